@@ -1,0 +1,20 @@
+//! tollgate's snapshot format: the serde model users write, loading with
+//! located errors, validation of every rule and reference, and OpenAPI import.
+//!
+//! Output is a [`Snapshot`] with references resolved to indices and plugin
+//! configs typed; `tollgate-core` compiles it into the runtime form.
+
+pub mod limits;
+pub mod load;
+pub mod model;
+pub mod openapi;
+pub mod operations;
+pub mod plugins;
+pub mod resolved;
+mod validate;
+mod validate_access;
+mod validate_plugins;
+
+pub use limits::{Limits, Unit, Window};
+pub use load::{hash_bytes, load_bytes, load_file};
+pub use resolved::*;

@@ -1,0 +1,216 @@
+//! The user-facing snapshot format (contract §2) as serde types.
+//!
+//! Every struct denies unknown keys so a typo is an error, never a silently
+//! ignored setting. Plugin `config` blocks stay untyped here and are parsed
+//! into their typed form by [`crate::plugins`] during validation, so an error
+//! inside one plugin's config is located and does not hide the others.
+
+use serde::Deserialize;
+
+/// Top-level keys a snapshot may carry; anything else is reported.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "_format_version",
+    "services",
+    "consumers",
+    "plugins",
+    "apis",
+    "auth_strategies",
+    "api_packages",
+    "applications",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Milliseconds, as in Kong.
+    #[serde(default = "default_timeout_ms")]
+    pub connect_timeout: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub read_timeout: u64,
+    #[serde(default = "default_timeout_ms")]
+    pub write_timeout: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub name: String,
+    #[serde(default)]
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default = "default_true")]
+    pub strip_path: bool,
+    #[serde(default)]
+    pub preserve_host: bool,
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    pub username: String,
+    #[serde(default)]
+    pub custom_id: Option<String>,
+    #[serde(default)]
+    pub keyauth_credentials: Vec<KeyAuthCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyAuthCredential {
+    pub key: String,
+}
+
+/// A plugin entry before its `config` is typed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    pub name: String,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub consumer: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub config: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub ordering: Option<Ordering>,
+}
+
+/// Kong dynamic ordering: `before: { access: [..] }` / `after: { access: [..] }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ordering {
+    #[serde(default)]
+    pub before: Option<PhaseList>,
+    #[serde(default)]
+    pub after: Option<PhaseList>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseList {
+    #[serde(default)]
+    pub access: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub spec: Option<String>,
+    #[serde(default)]
+    pub spec_file: Option<String>,
+    #[serde(default)]
+    pub operations: Vec<ManualOperation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualOperation {
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthStrategy {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "default_key_names")]
+    pub key_names: Vec<String>,
+}
+
+pub(crate) fn default_key_names() -> Vec<String> {
+    vec!["apikey".to_string()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiPackage {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub rate_limiting_config: Option<serde_yaml::Value>,
+    #[serde(default)]
+    pub operations: Vec<PackageOperation>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageOperation {
+    pub api: String,
+    pub method: String,
+    pub path: String,
+    #[serde(default)]
+    pub rate_limiting_config: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub name: String,
+    pub auth_strategy: String,
+    #[serde(default)]
+    pub consumer: Option<String>,
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+    #[serde(default)]
+    pub registrations: Vec<Registration>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    #[serde(default)]
+    pub api_package: Option<String>,
+    #[serde(default)]
+    pub api: Option<String>,
+    #[serde(default)]
+    pub status: RegistrationStatus,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    #[default]
+    Approved,
+    Pending,
+    Rejected,
+    Revoked,
+}

@@ -1,0 +1,180 @@
+//! Operation identity: method and path syntax, and the canonical form under
+//! which two spellings of one operation (trailing slash, parameter names)
+//! become the same operation.
+
+/// Methods an operation or route may name.
+pub const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+];
+
+/// Upper-cases and checks a method name.
+pub fn check_method(method: &str) -> Result<String, String> {
+    let upper = method.to_ascii_uppercase();
+    if METHODS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(format!(
+            "unknown method {method:?}; expected one of {}",
+            METHODS.join(", ")
+        ))
+    }
+}
+
+/// Checks an operation path template and returns it without a trailing slash.
+///
+/// A parameter is a whole segment `{name}`; the radix router cannot give
+/// partial-segment parameters the "static beats parameter" rule the contract
+/// promises, so they are refused rather than half-supported.
+pub fn check_template(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') {
+        return Err(format!("path {path:?} must start with '/'"));
+    }
+    if path.contains('?') || path.contains('#') {
+        return Err(format!("path {path:?} must not carry a query or fragment"));
+    }
+    let trimmed = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    for seg in trimmed.split('/').skip(1) {
+        if trimmed == "/" {
+            break;
+        }
+        if seg.is_empty() {
+            return Err(format!("path {path:?} has an empty segment"));
+        }
+        if seg == "." || seg == ".." {
+            return Err(format!("path {path:?} has a '.' or '..' segment"));
+        }
+        let opens = seg.matches('{').count();
+        let closes = seg.matches('}').count();
+        if opens == 0 && closes == 0 {
+            if seg.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+                return Err(format!(
+                    "path {path:?} has a space, control or non-ASCII character; percent-encode it"
+                ));
+            }
+            continue;
+        }
+        let name = seg
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .filter(|n| !n.is_empty() && opens == 1 && closes == 1);
+        match name {
+            Some(n)
+                if n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') => {}
+            _ => {
+                return Err(format!(
+                    "path {path:?}: segment {seg:?} must be static or a whole parameter like {{id}}"
+                ))
+            }
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The identity of a checked template: parameter names do not matter.
+pub fn canonical_key(template: &str) -> String {
+    template
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Joins an OpenAPI `servers[0].url` path prefix and a spec path.
+pub fn join_prefix(prefix: &str, path: &str) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    if prefix.is_empty() {
+        path.to_string()
+    } else if path == "/" {
+        prefix.to_string()
+    } else {
+        format!("{prefix}{path}")
+    }
+}
+
+/// Checks a host for an operation or route: exact, or a leading `*.` wildcard.
+pub fn check_host(host: &str, allow_wildcard: bool) -> Result<String, String> {
+    let lower = host.to_ascii_lowercase();
+    let bare = match lower.strip_prefix("*.") {
+        Some(rest) if allow_wildcard => rest,
+        _ => lower.as_str(),
+    };
+    let ok = !bare.is_empty()
+        && bare.len() <= 253
+        && bare
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':');
+    if ok {
+        Ok(lower)
+    } else if !allow_wildcard && lower.starts_with("*.") {
+        Err(format!("host {host:?}: wildcards are not allowed here"))
+    } else {
+        Err(format!(
+            "host {host:?} is not a host name (letters, digits, '-', '.'; a leading '*.' for wildcards)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let cases: &[(&str, Result<&str, ()>)] = &[
+            ("/billing", Ok("/billing")),
+            ("/billing/", Ok("/billing")),
+            ("/", Ok("/")),
+            ("/flights/{id}", Ok("/flights/{id}")),
+            ("/flights/{id}/", Ok("/flights/{id}")),
+            ("billing", Err(())),
+            ("/a//b", Err(())),
+            ("/a/{id}.json", Err(())),
+            ("/a/{}", Err(())),
+            ("/a/{x{y}}", Err(())),
+            ("/a/../b", Err(())),
+            ("/a b", Err(())),
+            ("/a?x=1", Err(())),
+        ];
+        for (input, want) in cases {
+            let got = check_template(input).map_err(|_| ());
+            assert_eq!(got.as_deref(), want.as_deref(), "{input}");
+        }
+    }
+
+    #[test]
+    fn canonical_ignores_param_names() {
+        assert_eq!(canonical_key("/a/{id}/b"), canonical_key("/a/{name}/b"));
+        assert_ne!(canonical_key("/a/{id}"), canonical_key("/a/id"));
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(join_prefix("/v1/", "/pets"), "/v1/pets");
+        assert_eq!(join_prefix("", "/pets"), "/pets");
+        assert_eq!(join_prefix("/v1", "/"), "/v1");
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            check_host("API.example.com", false).as_deref(),
+            Ok("api.example.com")
+        );
+        assert!(check_host("*.example.com", true).is_ok());
+        assert!(check_host("*.example.com", false).is_err());
+        assert!(check_host("bad host", true).is_err());
+        assert!(check_host("", true).is_err());
+    }
+
+    #[test]
+    fn methods() {
+        assert_eq!(check_method("get").as_deref(), Ok("GET"));
+        assert!(check_method("FETCH").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The validated snapshot: every reference resolved to an index, every plugin
+//! config typed, every operation merged and checked. This is what the core
+//! crate compiles; it never has to re-check anything the validator checked.
+
+use crate::limits::Limits;
+use crate::model::RegistrationStatus;
+use crate::plugins::PluginConfig;
+use serde::Serialize;
+
+/// One problem in a snapshot, with where it is (`api_packages[1].operations[0]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every error found in a snapshot that was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("snapshot has {} error(s); first: {}", .0.len(), .0.first().map(|e| e.to_string()).unwrap_or_default())]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub services: Vec<ServiceSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub plugins: Vec<PluginSpec>,
+    pub apis: Vec<ApiSpec>,
+    pub auth_strategies: Vec<StrategySpec>,
+    pub packages: Vec<PackageSpec>,
+    pub applications: Vec<ApplicationSpec>,
+    /// SHA-256 (hex) of the document and every spec file it read.
+    pub hash: String,
+    /// Non-fatal findings, located like errors.
+    pub warnings: Vec<ConfigError>,
+}
+
+impl Snapshot {
+    /// A snapshot with nothing in it: every request is answered 404.
+    pub fn empty() -> Self {
+        Snapshot {
+            services: vec![],
+            consumers: vec![],
+            plugins: vec![],
+            apis: vec![],
+            auth_strategies: vec![],
+            packages: vec![],
+            applications: vec![],
+            hash: crate::load::hash_bytes(&[b""]),
+            warnings: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub upstream: Upstream,
+    pub routes: Vec<RouteSpec>,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix from the service URL, without a trailing slash ("" for none).
+    pub base_path: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub name: String,
+    pub paths: Vec<String>,
+    pub methods: Vec<String>,
+    pub hosts: Vec<String>,
+    pub strip_path: bool,
+    pub preserve_host: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub username: String,
+    pub custom_id: Option<String>,
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteRef {
+    pub service: usize,
+    pub route: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub config: PluginConfig,
+    pub service: Option<usize>,
+    pub route: Option<RouteRef>,
+    pub consumer: Option<usize>,
+    /// Dynamic ordering for the access phase: run before / after these plugins.
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    /// Index in the snapshot's `plugins` list, for messages.
+    pub index: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSpec {
+    pub name: String,
+    pub version: Option<String>,
+    pub operations: Vec<OperationSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationSpec {
+    pub id: String,
+    pub method: String,
+    /// Template without trailing slash, parameters as `{name}`.
+    pub path: String,
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StrategySpec {
+    pub name: String,
+    pub key_names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackageSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub limits: Option<Limits>,
+    pub operations: Vec<PackageOpSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PackageOpSpec {
+    pub api: usize,
+    pub operation: usize,
+    /// An operation override: when set, only this is charged for the operation.
+    pub limits: Option<Limits>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationSpec {
+    pub name: String,
+    pub strategy: usize,
+    pub consumer: Option<usize>,
+    pub credentials: Vec<CredentialSpec>,
+    pub registrations: Vec<RegistrationSpec>,
+}
+
+/// A credential: always its SHA-256; the key itself only when the snapshot carried it.
+#[derive(Debug, Clone)]
+pub struct CredentialSpec {
+    pub sha256: [u8; 32],
+    pub plain: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Package(usize),
+    Api(usize),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RegistrationSpec {
+    pub grant: Grant,
+    pub status: RegistrationStatus,
+}

@@ -1,0 +1,445 @@
+//! Semantic validation: names, references, URLs, routes, plugins. Every
+//! problem is collected with its location; a snapshot with any error is
+//! refused whole. APIs, packages and applications are in [`crate::validate_access`].
+
+use crate::load::{hash_bytes, RawSnapshot};
+use crate::model;
+use crate::operations::{check_host, check_method};
+use crate::plugins::{PluginConfig, KNOWN_PLUGINS};
+use crate::resolved::*;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Collects errors and warnings while validating.
+pub(crate) struct Ctx<'a> {
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<ConfigError>,
+    pub base_dir: Option<&'a Path>,
+    pub broken: HashSet<String>,
+    /// Bytes of every spec file read, for the content hash.
+    pub spec_bytes: Vec<Vec<u8>>,
+}
+
+impl Ctx<'_> {
+    pub fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Resolves a reference by name; reports it unless the target itself was broken.
+    pub fn resolve(
+        &mut self,
+        names: &HashMap<String, usize>,
+        name: &str,
+        kind: &str,
+        path: impl Into<String>,
+    ) -> Option<usize> {
+        match names.get(name) {
+            Some(&i) => Some(i),
+            None => {
+                if !self.broken.contains(name) {
+                    self.err(path, format!("{kind} {name:?} does not exist"));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Maps names to their position, reporting empty and duplicate names.
+pub(crate) fn index_names<'n>(
+    ctx: &mut Ctx,
+    list: &str,
+    field: &str,
+    names: impl Iterator<Item = (usize, &'n str)>,
+) -> HashMap<String, usize> {
+    let mut map = HashMap::new();
+    for (pos, (i, name)) in names.enumerate() {
+        if name.trim().is_empty() {
+            ctx.err(format!("{list}[{i}].{field}"), "must not be empty");
+        } else if map.insert(name.to_string(), pos).is_some() {
+            ctx.err(
+                format!("{list}[{i}].{field}"),
+                format!("duplicate {field} {name:?}"),
+            );
+        }
+    }
+    map
+}
+
+pub(crate) fn validate(
+    raw: RawSnapshot,
+    document: &[u8],
+    base_dir: Option<&Path>,
+    errors: Vec<ConfigError>,
+) -> Result<Snapshot, ConfigErrors> {
+    let mut ctx = Ctx {
+        errors,
+        warnings: Vec::new(),
+        base_dir,
+        broken: raw.broken_names.clone(),
+        spec_bytes: Vec::new(),
+    };
+    let services = services(&mut ctx, &raw.services);
+    let consumers = consumers(&mut ctx, &raw.consumers);
+    let consumer_names = index_names(
+        &mut ctx,
+        "consumers",
+        "username",
+        raw.consumers.iter().map(|(i, c)| (*i, c.username.as_str())),
+    );
+    let plugins = plugins(&mut ctx, &raw, &services, &consumer_names);
+    let access = crate::validate_access::validate(&mut ctx, &raw, &consumer_names);
+    if !ctx.errors.is_empty() {
+        return Err(ConfigErrors(ctx.errors));
+    }
+    let mut parts: Vec<&[u8]> = vec![document];
+    parts.extend(ctx.spec_bytes.iter().map(Vec::as_slice));
+    Ok(Snapshot {
+        services,
+        consumers,
+        plugins,
+        apis: access.apis,
+        auth_strategies: access.strategies,
+        packages: access.packages,
+        applications: access.applications,
+        hash: hash_bytes(&parts),
+        warnings: ctx.warnings,
+    })
+}
+
+/// Parses `scheme://host[:port][/base]` for a service.
+pub(crate) fn parse_upstream(url: &str) -> Result<Upstream, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("url {url:?} needs a scheme, e.g. http://host:port"))?;
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
+        other => return Err(format!("url scheme {other:?} is not http or https")),
+    };
+    let (authority, path) = match rest.find(['/', '?', '#']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if path.contains('?') || path.contains('#') {
+        return Err(format!("url {url:?} must not carry a query or fragment"));
+    }
+    if authority.contains('@') {
+        return Err(format!("url {url:?} must not carry credentials"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("url {url:?} has an unclosed IPv6 bracket"))?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("url {url:?} has no host"));
+    }
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("url {url:?} has an invalid port {p:?}"))?,
+        None if tls => 443,
+        None => 80,
+    };
+    let base_path = path.trim_end_matches('/').to_string();
+    Ok(Upstream {
+        tls,
+        host,
+        port,
+        base_path,
+    })
+}
+
+fn services(ctx: &mut Ctx, raw: &[(usize, model::Service)]) -> Vec<ServiceSpec> {
+    index_names(
+        ctx,
+        "services",
+        "name",
+        raw.iter().map(|(i, s)| (*i, s.name.as_str())),
+    );
+    let mut route_names: HashMap<String, ()> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, s) in raw {
+        let at = format!("services[{i}]");
+        let upstream = match parse_upstream(&s.url) {
+            Ok(u) => u,
+            Err(m) => {
+                ctx.err(format!("{at}.url"), m);
+                Upstream {
+                    tls: false,
+                    host: String::new(),
+                    port: 0,
+                    base_path: String::new(),
+                }
+            }
+        };
+        for (field, ms) in [
+            ("connect_timeout", s.connect_timeout),
+            ("read_timeout", s.read_timeout),
+            ("write_timeout", s.write_timeout),
+        ] {
+            if ms == 0 {
+                ctx.err(format!("{at}.{field}"), "must be at least 1 (milliseconds)");
+            }
+        }
+        let mut routes = Vec::with_capacity(s.routes.len());
+        for (j, r) in s.routes.iter().enumerate() {
+            let rat = format!("{at}.routes[{j}]");
+            if r.name.trim().is_empty() {
+                ctx.err(format!("{rat}.name"), "must not be empty");
+            } else if route_names.insert(r.name.clone(), ()).is_some() {
+                ctx.err(
+                    format!("{rat}.name"),
+                    format!("duplicate route name {:?}", r.name),
+                );
+            }
+            routes.push(route(ctx, &rat, r));
+        }
+        out.push(ServiceSpec {
+            name: s.name.clone(),
+            upstream,
+            routes,
+            connect_timeout_ms: s.connect_timeout,
+            read_timeout_ms: s.read_timeout,
+            write_timeout_ms: s.write_timeout,
+        });
+    }
+    out
+}
+
+fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
+    if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() {
+        ctx.err(at, "a route needs at least one of paths, methods or hosts");
+    }
+    for (k, p) in r.paths.iter().enumerate() {
+        if !p.starts_with('/') {
+            ctx.err(
+                format!("{at}.paths[{k}]"),
+                format!("path {p:?} must start with '/'"),
+            );
+        } else if p
+            .bytes()
+            .any(|b| b <= b' ' || b >= 0x7f || b == b'?' || b == b'#')
+        {
+            ctx.err(
+                format!("{at}.paths[{k}]"),
+                format!("path {p:?} has a character that cannot appear in a request path"),
+            );
+        }
+    }
+    let mut methods = Vec::new();
+    for (k, m) in r.methods.iter().enumerate() {
+        match check_method(m) {
+            Ok(m) => methods.push(m),
+            Err(e) => ctx.err(format!("{at}.methods[{k}]"), e),
+        }
+    }
+    let mut hosts = Vec::new();
+    for (k, h) in r.hosts.iter().enumerate() {
+        match check_host(h, true) {
+            Ok(h) => hosts.push(h),
+            Err(e) => ctx.err(format!("{at}.hosts[{k}]"), e),
+        }
+    }
+    RouteSpec {
+        name: r.name.clone(),
+        paths: r.paths.clone(),
+        methods,
+        hosts,
+        strip_path: r.strip_path,
+        preserve_host: r.preserve_host,
+    }
+}
+
+fn consumers(ctx: &mut Ctx, raw: &[(usize, model::Consumer)]) -> Vec<ConsumerSpec> {
+    let mut keys: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, c) in raw {
+        for (k, cred) in c.keyauth_credentials.iter().enumerate() {
+            let at = format!("consumers[{i}].keyauth_credentials[{k}].key");
+            if cred.key.is_empty() {
+                ctx.err(at, "must not be empty");
+            } else if !keys.insert(cred.key.as_str()) {
+                ctx.err(at, "this key is already used by another credential");
+            }
+        }
+        out.push(ConsumerSpec {
+            username: c.username.clone(),
+            custom_id: c.custom_id.clone(),
+            keys: c
+                .keyauth_credentials
+                .iter()
+                .map(|k| k.key.clone())
+                .collect(),
+        });
+    }
+    out
+}
+
+fn plugins(
+    ctx: &mut Ctx,
+    raw: &RawSnapshot,
+    services: &[ServiceSpec],
+    consumer_names: &HashMap<String, usize>,
+) -> Vec<PluginSpec> {
+    let service_names: HashMap<String, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    let mut route_names: HashMap<String, usize> = HashMap::new();
+    let mut route_refs = Vec::new();
+    for (si, s) in services.iter().enumerate() {
+        for (ri, r) in s.routes.iter().enumerate() {
+            route_names.insert(r.name.clone(), route_refs.len());
+            route_refs.push(RouteRef {
+                service: si,
+                route: ri,
+            });
+        }
+    }
+    let mut seen: HashSet<(String, Option<usize>, Option<RouteRef>, Option<usize>)> =
+        HashSet::new();
+    let mut out = Vec::new();
+    for (i, p) in &raw.plugins {
+        let at = format!("plugins[{i}]");
+        let config = match PluginConfig::parse(&p.name, p.config.as_ref()) {
+            Ok(c) => Some(c),
+            Err((path, msg)) if !KNOWN_PLUGINS.contains(&p.name.as_str()) => {
+                let _ = path;
+                ctx.err(format!("{at}.name"), msg);
+                None
+            }
+            Err((path, msg)) => {
+                let loc = if path.is_empty() {
+                    format!("{at}.config")
+                } else {
+                    format!("{at}.config.{path}")
+                };
+                ctx.err(loc, msg);
+                None
+            }
+        };
+        let service = p
+            .service
+            .as_ref()
+            .and_then(|n| ctx.resolve(&service_names, n, "service", format!("{at}.service")));
+        let route = p.route.as_ref().and_then(|n| {
+            ctx.resolve(&route_names, n, "route", format!("{at}.route"))
+                .map(|k| route_refs[k])
+        });
+        let consumer = p
+            .consumer
+            .as_ref()
+            .and_then(|n| ctx.resolve(consumer_names, n, "consumer", format!("{at}.consumer")));
+        if let (Some(s), Some(r)) = (service, route) {
+            if r.service != s {
+                ctx.err(
+                    format!("{at}.route"),
+                    "route does not belong to the plugin's service",
+                );
+            }
+        }
+        let ordering = p.ordering.clone().unwrap_or_default();
+        let before = ordering.before.map(|l| l.access).unwrap_or_default();
+        let after = ordering.after.map(|l| l.access).unwrap_or_default();
+        for (dir, list) in [("before", &before), ("after", &after)] {
+            for (k, name) in list.iter().enumerate() {
+                if !KNOWN_PLUGINS.contains(&name.as_str()) {
+                    ctx.err(
+                        format!("{at}.ordering.{dir}.access[{k}]"),
+                        format!("unknown plugin {name:?}"),
+                    );
+                } else if name == &p.name {
+                    ctx.err(
+                        format!("{at}.ordering.{dir}.access[{k}]"),
+                        "a plugin cannot be ordered relative to itself",
+                    );
+                }
+            }
+        }
+        let Some(config) = config else { continue };
+        crate::validate_plugins::check(ctx, &at, &config, consumer_names);
+        if !seen.insert((p.name.clone(), service, route, consumer)) {
+            ctx.err(
+                at,
+                format!(
+                    "plugin {:?} is configured twice with the same scope",
+                    p.name
+                ),
+            );
+            continue;
+        }
+        if p.enabled {
+            out.push(PluginSpec {
+                config,
+                service,
+                route,
+                consumer,
+                before,
+                after,
+                index: *i,
+            });
+        }
+    }
+    crate::validate_plugins::check_ordering_cycles(ctx, &out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls() {
+        let ok = [
+            ("http://127.0.0.1:9101", false, "127.0.0.1", 9101, ""),
+            (
+                "https://api.example.com/base/",
+                true,
+                "api.example.com",
+                443,
+                "/base",
+            ),
+            ("http://[::1]:8080/x", false, "::1", 8080, "/x"),
+            ("HTTP://h", false, "h", 80, ""),
+        ];
+        for (url, tls, host, port, base) in ok {
+            let u = parse_upstream(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(
+                (u.tls, u.host.as_str(), u.port, u.base_path.as_str()),
+                (tls, host, port, base)
+            );
+        }
+        for bad in [
+            "127.0.0.1:80",
+            "ftp://h",
+            "http://",
+            "http://h:0",
+            "http://h:99999",
+            "http://u@h",
+            "http://h/x?y",
+        ] {
+            assert!(parse_upstream(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Validation of the ACE side of a snapshot: APIs and their operations
+//! (spec import merged with manual operations), auth strategies, packages
+//! and applications with their credentials and ordered registrations.
+
+use crate::limits::parse_limits;
+use crate::load::RawSnapshot;
+use crate::model;
+use crate::operations::{canonical_key, check_host, check_method, check_template};
+use crate::resolved::*;
+use crate::validate::{index_names, Ctx};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+
+pub(crate) struct Access {
+    pub apis: Vec<ApiSpec>,
+    pub strategies: Vec<StrategySpec>,
+    pub packages: Vec<PackageSpec>,
+    pub applications: Vec<ApplicationSpec>,
+}
+
+/// (method, canonical path, host) → operation index within its API.
+type OpIndex = HashMap<(String, String, Option<String>), usize>;
+
+pub(crate) fn validate(
+    ctx: &mut Ctx,
+    raw: &RawSnapshot,
+    consumers: &HashMap<String, usize>,
+) -> Access {
+    let api_names = index_names(
+        ctx,
+        "apis",
+        "name",
+        raw.apis.iter().map(|(i, a)| (*i, a.name.as_str())),
+    );
+    let mut apis = Vec::with_capacity(raw.apis.len());
+    let mut op_indexes = Vec::with_capacity(raw.apis.len());
+    for (i, a) in &raw.apis {
+        let (api, index) = api(ctx, *i, a);
+        apis.push(api);
+        op_indexes.push(index);
+    }
+    let strategy_names = index_names(
+        ctx,
+        "auth_strategies",
+        "name",
+        raw.auth_strategies
+            .iter()
+            .map(|(i, s)| (*i, s.name.as_str())),
+    );
+    let strategies = raw
+        .auth_strategies
+        .iter()
+        .map(|(i, s)| {
+            if s.kind != "key_auth" {
+                ctx.err(
+                    format!("auth_strategies[{i}].type"),
+                    format!("unsupported type {:?}; expected key_auth", s.kind),
+                );
+            }
+            if s.key_names.is_empty() || s.key_names.iter().any(|k| k.trim().is_empty()) {
+                ctx.err(
+                    format!("auth_strategies[{i}].key_names"),
+                    "needs at least one non-empty name",
+                );
+            }
+            StrategySpec {
+                name: s.name.clone(),
+                key_names: s.key_names.clone(),
+            }
+        })
+        .collect();
+    let package_names = index_names(
+        ctx,
+        "api_packages",
+        "name",
+        raw.api_packages.iter().map(|(i, p)| (*i, p.name.as_str())),
+    );
+    let packages = raw
+        .api_packages
+        .iter()
+        .map(|(i, p)| package(ctx, *i, p, &api_names, &apis, &op_indexes))
+        .collect();
+    index_names(
+        ctx,
+        "applications",
+        "name",
+        raw.applications.iter().map(|(i, a)| (*i, a.name.as_str())),
+    );
+    let names = Names {
+        apis: &api_names,
+        packages: &package_names,
+        strategies: &strategy_names,
+        consumers,
+    };
+    let mut seen_creds: HashMap<[u8; 32], String> = HashMap::new();
+    let applications = raw
+        .applications
+        .iter()
+        .map(|(i, a)| application(ctx, *i, a, &names, &mut seen_creds))
+        .collect();
+    Access {
+        apis,
+        strategies,
+        packages,
+        applications,
+    }
+}
+
+fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex) {
+    let at = format!("apis[{i}]");
+    let mut found: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
+    let text = match (&a.spec, &a.spec_file) {
+        (Some(_), Some(_)) => {
+            ctx.err(&at, "set spec or spec_file, not both");
+            None
+        }
+        (Some(s), None) => Some((s.clone(), format!("{at}.spec"))),
+        (None, Some(f)) => read_spec_file(ctx, &format!("{at}.spec_file"), f),
+        (None, None) => None,
+    };
+    if let Some((text, loc)) = text {
+        match crate::openapi::import(&text) {
+            Ok(ops) => {
+                for o in ops {
+                    found.push((o.method, o.path, None, o.operation_id));
+                }
+            }
+            Err(e) => ctx.err(loc, e),
+        }
+    }
+    let spec_count = found.len();
+    for m in &a.operations {
+        found.push((
+            m.method.clone(),
+            m.path.clone(),
+            m.host.clone(),
+            m.id.clone(),
+        ));
+    }
+    let mut ops: Vec<OperationSpec> = Vec::new();
+    let mut index: OpIndex = HashMap::new();
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (k, (method, path, host, id)) in found.into_iter().enumerate() {
+        let loc = if k < spec_count {
+            format!("{at}.spec")
+        } else {
+            format!("{at}.operations[{}]", k - spec_count)
+        };
+        let method = match check_method(&method) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.err(&loc, e);
+                continue;
+            }
+        };
+        let path = match check_template(&path) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.err(&loc, e);
+                continue;
+            }
+        };
+        let host = match host.map(|h| check_host(&h, false)).transpose() {
+            Ok(h) => h,
+            Err(e) => {
+                ctx.err(format!("{loc}.host"), e);
+                continue;
+            }
+        };
+        let key = (method.clone(), canonical_key(&path), host.clone());
+        if let Some(&existing) = index.get(&key) {
+            // The same operation again (trailing slash, other parameter names, spec + manual):
+            // one operation; an explicit manual id wins over a generated one.
+            if let Some(id) = id {
+                if ids.get(&id).is_some_and(|&o| o != existing) {
+                    ctx.err(
+                        &loc,
+                        format!("operation id {id:?} is used twice in this API"),
+                    );
+                } else {
+                    ids.remove(&ops[existing].id);
+                    ids.insert(id.clone(), existing);
+                    ops[existing].id = id;
+                }
+            }
+            continue;
+        }
+        let id = id.unwrap_or_else(|| format!("{}:{} {}", a.name, method, path));
+        if ids.contains_key(&id) {
+            ctx.err(
+                &loc,
+                format!("operation id {id:?} is used twice in this API"),
+            );
+            continue;
+        }
+        ids.insert(id.clone(), ops.len());
+        index.insert(key, ops.len());
+        ops.push(OperationSpec {
+            id,
+            method,
+            path,
+            host,
+        });
+    }
+    (
+        ApiSpec {
+            name: a.name.clone(),
+            version: a.version.clone(),
+            operations: ops,
+        },
+        index,
+    )
+}
+
+fn read_spec_file(ctx: &mut Ctx, at: &str, file: &str) -> Option<(String, String)> {
+    let Some(base) = ctx.base_dir else {
+        ctx.err(
+            at,
+            "spec_file needs a snapshot loaded from a file; inline the spec with `spec` instead",
+        );
+        return None;
+    };
+    let path = base.join(file);
+    match std::fs::read(&path) {
+        Ok(bytes) => match String::from_utf8(bytes.clone()) {
+            Ok(text) => {
+                ctx.spec_bytes.push(bytes);
+                Some((text, at.to_string()))
+            }
+            Err(_) => {
+                ctx.err(at, format!("{} is not UTF-8", path.display()));
+                None
+            }
+        },
+        Err(e) => {
+            ctx.err(at, format!("cannot read {}: {e}", path.display()));
+            None
+        }
+    }
+}
+
+fn limits(ctx: &mut Ctx, at: &str, v: Option<&serde_yaml::Value>) -> Option<crate::limits::Limits> {
+    let v = v?;
+    match parse_limits(v) {
+        Ok(l) => l,
+        Err(errs) => {
+            for (p, m) in errs {
+                let loc = match (p.is_empty(), p.starts_with('[')) {
+                    (true, _) => at.to_string(),
+                    (false, true) => format!("{at}{p}"),
+                    (false, false) => format!("{at}.{p}"),
+                };
+                ctx.err(loc, m);
+            }
+            None
+        }
+    }
+}
+
+fn package(
+    ctx: &mut Ctx,
+    i: usize,
+    p: &model::ApiPackage,
+    api_names: &HashMap<String, usize>,
+    apis: &[ApiSpec],
+    op_indexes: &[OpIndex],
+) -> PackageSpec {
+    let at = format!("api_packages[{i}]");
+    let pkg_limits = limits(
+        ctx,
+        &format!("{at}.rate_limiting_config"),
+        p.rate_limiting_config.as_ref(),
+    );
+    let mut ops = Vec::with_capacity(p.operations.len());
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    for (k, o) in p.operations.iter().enumerate() {
+        let oat = format!("{at}.operations[{k}]");
+        let op_limits = limits(
+            ctx,
+            &format!("{oat}.rate_limiting_config"),
+            o.rate_limiting_config.as_ref(),
+        );
+        let Some(api) = ctx.resolve(api_names, &o.api, "api", format!("{oat}.api")) else {
+            continue;
+        };
+        let method = match check_method(&o.method) {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.err(format!("{oat}.method"), e);
+                continue;
+            }
+        };
+        let path = match check_template(&o.path) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.err(format!("{oat}.path"), e);
+                continue;
+            }
+        };
+        let key = canonical_key(&path);
+        // A package names method + path; the host, if the operation has one, comes along.
+        let found = op_indexes[api]
+            .iter()
+            .find(|((m, p, _), _)| *m == method && *p == key)
+            .map(|(_, &idx)| idx);
+        let Some(operation) = found else {
+            ctx.err(
+                &oat,
+                format!(
+                    "api {:?} has no operation {method} {}",
+                    apis[api].name, o.path
+                ),
+            );
+            continue;
+        };
+        if !seen.insert((api, operation)) {
+            ctx.err(
+                &oat,
+                format!(
+                    "operation {method} {} of api {:?} is listed twice",
+                    o.path, o.api
+                ),
+            );
+            continue;
+        }
+        ops.push(PackageOpSpec {
+            api,
+            operation,
+            limits: op_limits,
+        });
+    }
+    PackageSpec {
+        name: p.name.clone(),
+        description: p.description.clone(),
+        limits: pkg_limits,
+        operations: ops,
+    }
+}
+
+struct Names<'a> {
+    apis: &'a HashMap<String, usize>,
+    packages: &'a HashMap<String, usize>,
+    strategies: &'a HashMap<String, usize>,
+    consumers: &'a HashMap<String, usize>,
+}
+
+fn application(
+    ctx: &mut Ctx,
+    i: usize,
+    a: &model::Application,
+    names: &Names,
+    seen: &mut HashMap<[u8; 32], String>,
+) -> ApplicationSpec {
+    let at = format!("applications[{i}]");
+    let strategy = ctx
+        .resolve(
+            names.strategies,
+            &a.auth_strategy,
+            "auth strategy",
+            format!("{at}.auth_strategy"),
+        )
+        .unwrap_or(0);
+    let consumer = a
+        .consumer
+        .as_ref()
+        .and_then(|c| ctx.resolve(names.consumers, c, "consumer", format!("{at}.consumer")));
+    let mut credentials = Vec::with_capacity(a.credentials.len());
+    for (k, c) in a.credentials.iter().enumerate() {
+        let cat = format!("{at}.credentials[{k}]");
+        let hash = match (&c.key, &c.key_sha256) {
+            (Some(key), None) if !key.is_empty() => {
+                let d: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+                d
+            }
+            (Some(_), None) => {
+                ctx.err(format!("{cat}.key"), "must not be empty");
+                continue;
+            }
+            (None, Some(h)) => match hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            {
+                Some(d) => d,
+                None => {
+                    ctx.err(
+                        format!("{cat}.key_sha256"),
+                        "must be 64 hex characters (a SHA-256 digest)",
+                    );
+                    continue;
+                }
+            },
+            _ => {
+                ctx.err(&cat, "set exactly one of key or key_sha256");
+                continue;
+            }
+        };
+        if let Some(other) = seen.get(&hash) {
+            ctx.err(
+                &cat,
+                format!("this credential is already used by application {other:?}"),
+            );
+            continue;
+        }
+        seen.insert(hash, a.name.clone());
+        credentials.push(CredentialSpec {
+            sha256: hash,
+            plain: c.key.clone(),
+        });
+    }
+    let mut registrations = Vec::with_capacity(a.registrations.len());
+    for (k, r) in a.registrations.iter().enumerate() {
+        let rat = format!("{at}.registrations[{k}]");
+        let grant = match (&r.api_package, &r.api) {
+            (Some(p), None) => ctx
+                .resolve(
+                    names.packages,
+                    p,
+                    "api package",
+                    format!("{rat}.api_package"),
+                )
+                .map(Grant::Package),
+            (None, Some(api)) => ctx
+                .resolve(names.apis, api, "api", format!("{rat}.api"))
+                .map(Grant::Api),
+            _ => {
+                ctx.err(&rat, "set exactly one of api_package or api");
+                None
+            }
+        };
+        if let Some(grant) = grant {
+            if registrations
+                .iter()
+                .any(|x: &RegistrationSpec| x.grant == grant)
+            {
+                ctx.err(&rat, "registered twice to the same target");
+                continue;
+            }
+            registrations.push(RegistrationSpec {
+                grant,
+                status: r.status,
+            });
+        }
+    }
+    ApplicationSpec {
+        name: a.name.clone(),
+        strategy,
+        consumer,
+        credentials,
+        registrations,
+    }
+}

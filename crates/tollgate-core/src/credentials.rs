@@ -1,0 +1,256 @@
+//! Credential lookup: finding an API key in a request (headers first, then
+//! query parameters, by the names the auth strategies declare) and resolving
+//! it to an application without ever keeping a hashed-only secret in memory.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Keys longer than this are not looked up (answered 401), bounding the work
+/// an attacker can make a lookup do.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// A compiled credential.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub app: u32,
+    /// Stable public id (hex of the key's SHA-256 prefix), never the key.
+    pub identifier: HeaderValue,
+    /// Stable limiter subject: survives reloads, equal on every node.
+    pub subject: u64,
+}
+
+/// A name under which keys are looked for, with the strategies declaring it.
+#[derive(Debug, Clone)]
+pub struct KeyName {
+    pub header: Option<HeaderName>,
+    pub query: Box<str>,
+    pub strategies: Vec<u32>,
+}
+
+/// Where a key was found, so it can be hidden from the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    Header(usize),
+    Query(usize),
+}
+
+/// What looking for a key in a request gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found<'r> {
+    None,
+    /// One header carried several different values.
+    Duplicate,
+    Key(Cow<'r, [u8]>, KeySource),
+}
+
+#[derive(Debug, Default)]
+pub struct CredentialIndex {
+    plain: HashMap<Box<[u8]>, u32>,
+    hashed: HashMap<[u8; 32], u32>,
+    creds: Vec<Credential>,
+    /// True when some credential is known only by its hash: unknown plain
+    /// keys must then be hashed before they can be called unknown.
+    has_hash_only: bool,
+}
+
+/// First 8 bytes of the SHA-256 as a number and as 16 hex characters.
+pub fn identity(hash: &[u8; 32]) -> (u64, String) {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&hash[..8]);
+    (u64::from_be_bytes(b), hex::encode(b))
+}
+
+impl CredentialIndex {
+    /// Adds a credential; `plain` is the key when the snapshot carried it.
+    pub fn insert(&mut self, app: u32, hash: [u8; 32], plain: Option<&str>) {
+        let (subject, id) = identity(&hash);
+        let idx = self.creds.len() as u32;
+        self.creds.push(Credential {
+            app,
+            identifier: HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid")),
+            subject,
+        });
+        match plain {
+            Some(k) => {
+                self.plain.insert(k.as_bytes().into(), idx);
+            }
+            None => self.has_hash_only = true,
+        }
+        self.hashed.insert(hash, idx);
+    }
+
+    pub fn get(&self, idx: u32) -> &Credential {
+        &self.creds[idx as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.creds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.creds.is_empty()
+    }
+
+    /// Resolves a presented key to a credential index.
+    pub fn lookup(&self, key: &[u8]) -> Option<u32> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return None;
+        }
+        if let Some(&i) = self.plain.get(key) {
+            return Some(i);
+        }
+        if !self.has_hash_only {
+            return None;
+        }
+        let digest: [u8; 32] = Sha256::digest(key).into();
+        self.hashed.get(&digest).copied()
+    }
+}
+
+/// Looks for a key: every header name first, then every query name.
+pub fn find_key<'r>(
+    names: &[KeyName],
+    headers: &'r HeaderMap,
+    query: Option<&'r str>,
+    in_header: bool,
+    in_query: bool,
+) -> Found<'r> {
+    if in_header {
+        for (i, n) in names.iter().enumerate() {
+            let Some(h) = &n.header else { continue };
+            let mut values = headers.get_all(h).iter();
+            if let Some(first) = values.next() {
+                if values.any(|v| v != first) {
+                    return Found::Duplicate;
+                }
+                return Found::Key(Cow::Borrowed(first.as_bytes()), KeySource::Header(i));
+            }
+        }
+    }
+    if let (true, Some(q)) = (in_query, query) {
+        for (i, n) in names.iter().enumerate() {
+            if let Some(v) = query_value(q, &n.query) {
+                return Found::Key(v, KeySource::Query(i));
+            }
+        }
+    }
+    Found::None
+}
+
+/// The first value of query parameter `name`, percent-decoded when needed.
+pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, [u8]>> {
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == name {
+            return Some(percent_decode(v.as_bytes()));
+        }
+    }
+    None
+}
+
+/// Decodes `%XX` and `+`; invalid escapes are kept literally.
+fn percent_decode(v: &[u8]) -> Cow<'_, [u8]> {
+    if !v.iter().any(|&b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(v);
+    }
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < v.len() => {
+                let hex = std::str::from_utf8(&v[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(out)
+}
+
+/// The query string without the parameters named `name` (for hide_credentials).
+pub fn strip_query_param(query: &str, name: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| pair.split_once('=').map(|(k, _)| k).unwrap_or(pair) != name)
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Vec<KeyName> {
+        ["apikey", "x-api-key"]
+            .iter()
+            .map(|n| KeyName {
+                header: HeaderName::from_bytes(n.as_bytes()).ok(),
+                query: (*n).into(),
+                strategies: vec![0],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn finding_keys() {
+        let n = names();
+        let mut h = HeaderMap::new();
+        assert_eq!(find_key(&n, &h, None, true, true), Found::None);
+        assert_eq!(
+            find_key(&n, &h, Some("a=1&apikey=k%2B1"), true, true),
+            Found::Key(Cow::Borrowed(b"k+1".as_slice()), KeySource::Query(0))
+        );
+        assert_eq!(find_key(&n, &h, Some("apikey=k"), true, false), Found::None);
+        h.insert("X-API-KEY", HeaderValue::from_static("hk"));
+        assert_eq!(
+            find_key(&n, &h, Some("apikey=q"), true, true),
+            Found::Key(Cow::Borrowed(b"hk".as_slice()), KeySource::Header(1))
+        );
+        h.append("x-api-key", HeaderValue::from_static("hk"));
+        assert!(matches!(find_key(&n, &h, None, true, true), Found::Key(..)));
+        h.append("x-api-key", HeaderValue::from_static("other"));
+        assert_eq!(find_key(&n, &h, None, true, true), Found::Duplicate);
+    }
+
+    #[test]
+    fn index_plain_and_hashed() {
+        let mut idx = CredentialIndex::default();
+        let h1: [u8; 32] = Sha256::digest(b"plain-key").into();
+        let h2: [u8; 32] = Sha256::digest(b"secret-key").into();
+        idx.insert(0, h1, Some("plain-key"));
+        idx.insert(1, h2, None);
+        assert_eq!(idx.lookup(b"plain-key"), Some(0));
+        assert_eq!(idx.lookup(b"secret-key"), Some(1));
+        assert_eq!(idx.lookup(b"nope"), None);
+        assert_eq!(idx.lookup(b""), None);
+        assert_eq!(idx.lookup(&vec![b'a'; MAX_KEY_LEN + 1]), None);
+        assert_ne!(idx.get(0).identifier, "plain-key");
+        assert_eq!(idx.get(0).identifier.len(), 16);
+    }
+
+    #[test]
+    fn query_helpers() {
+        assert_eq!(strip_query_param("a=1&apikey=x&b=2", "apikey"), "a=1&b=2");
+        assert_eq!(strip_query_param("apikey=x", "apikey"), "");
+        assert_eq!(
+            query_value("apikey", "apikey").as_deref(),
+            Some(b"".as_slice())
+        );
+        assert_eq!(
+            query_value("x=%zz", "x").as_deref(),
+            Some(b"%zz".as_slice())
+        );
+        assert_eq!(query_value("x=%4", "x").as_deref(), Some(b"%4".as_slice()));
+    }
+}

@@ -1,0 +1,18 @@
+//! tollgate's runtime core: a validated snapshot compiled into routers, a
+//! credential index, entitlements, limiters and the plugin chains, plus the
+//! ACE decision. Pure: no I/O, no clock of its own (time is passed in), so
+//! every rule is unit-testable and benchmarkable.
+
+pub mod compile;
+pub mod credentials;
+pub mod limiter;
+pub mod normalize;
+pub mod opmatch;
+pub mod plugins;
+pub mod request;
+pub mod routes;
+pub mod snapshot;
+
+pub use compile::{compile, CompileError};
+pub use limiter::LimiterStore;
+pub use snapshot::CompiledSnapshot;

@@ -1,0 +1,343 @@
+//! Multi-window GCRA limiter state, shared across snapshots.
+//!
+//! Why not `governor`: a request must be admitted by every window of a limit
+//! or charged to none of them, remaining counts are needed for headers, and a
+//! changed limit must re-base existing state. Those need check-then-commit over
+//! several windows under one lock, which governor's per-limiter API cannot do.
+//!
+//! GCRA state at or before "now" is identical to no state, so idle entries are
+//! evicted without changing any decision: memory is bounded by active keys.
+
+use dashmap::DashMap;
+use tollgate_config::{Limits, Unit};
+
+const NANOS: u64 = 1_000_000_000;
+/// At most one window per unit.
+pub const MAX_WINDOWS: usize = 4;
+
+/// Identity of one limiter: a credential (or client) and the limit it is charged to.
+/// Both halves are stable across reloads, so state survives an unchanged limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LimitKey {
+    pub subject: u64,
+    pub scope: u64,
+}
+
+/// One window compiled for GCRA arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub unit: Unit,
+    pub limit: u64,
+    pub period_ns: u64,
+    /// Emission interval: period / limit.
+    pub interval_ns: u64,
+}
+
+/// A limit ready for the hot path: up to four windows, no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompiledLimit {
+    pub windows: [Option<WindowSpec>; MAX_WINDOWS],
+}
+
+impl CompiledLimit {
+    pub fn new(limits: &Limits) -> Self {
+        let mut windows = [None; MAX_WINDOWS];
+        for (slot, w) in windows.iter_mut().zip(limits.windows.iter()) {
+            let period_ns = w.unit.seconds() * NANOS;
+            *slot = Some(WindowSpec {
+                unit: w.unit,
+                limit: w.limit,
+                period_ns,
+                interval_ns: (period_ns / w.limit).max(1),
+            });
+        }
+        CompiledLimit { windows }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &WindowSpec> {
+        self.windows.iter().flatten()
+    }
+}
+
+/// What one window said about a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowState {
+    pub unit: Unit,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the window is full again.
+    pub reset_secs: u64,
+}
+
+/// The result of charging a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub allowed: bool,
+    pub windows: [Option<WindowState>; MAX_WINDOWS],
+    /// Index of the binding window: lowest remaining (the rejecting one on deny).
+    pub binding: usize,
+    /// On deny: seconds until a request could be admitted (at least 1).
+    pub retry_after_secs: u64,
+}
+
+impl Outcome {
+    pub fn binding(&self) -> Option<&WindowState> {
+        self.windows[self.binding].as_ref()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    spec: WindowSpec,
+    tat: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    slots: [Option<Slot>; MAX_WINDOWS],
+}
+
+/// Limiter state for every active key.
+#[derive(Default)]
+pub struct LimiterStore {
+    map: DashMap<LimitKey, Entry>,
+}
+
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
+}
+
+impl Entry {
+    fn fresh(limit: &CompiledLimit, now: u64) -> Self {
+        let mut slots = [None; MAX_WINDOWS];
+        for (s, w) in slots.iter_mut().zip(limit.windows.iter()) {
+            *s = w.map(|spec| Slot { spec, tat: now });
+        }
+        Entry { slots }
+    }
+
+    /// Re-bases state for windows whose limit changed: remaining never grows
+    /// past the new limit and is not reset to full by a reload.
+    fn rebase(&mut self, limit: &CompiledLimit, now: u64) {
+        let same = self
+            .slots
+            .iter()
+            .zip(limit.windows.iter())
+            .all(|(s, w)| s.map(|s| s.spec) == *w);
+        if same {
+            return;
+        }
+        let mut slots = [None; MAX_WINDOWS];
+        for (s, w) in slots.iter_mut().zip(limit.windows.iter()) {
+            let Some(spec) = w else { continue };
+            let old = self
+                .slots
+                .iter()
+                .flatten()
+                .find(|o| o.spec.unit == spec.unit);
+            let tat = match old {
+                Some(o) => {
+                    let remaining = remaining(&o.spec, o.tat.max(now), now).min(spec.limit);
+                    now + (spec.limit - remaining) * spec.interval_ns
+                }
+                None => now,
+            };
+            *s = Some(Slot { spec: *spec, tat });
+        }
+        self.slots = slots;
+    }
+
+    fn idle(&self, now: u64) -> bool {
+        self.slots.iter().flatten().all(|s| s.tat <= now)
+    }
+}
+
+/// Requests still admitted after a state whose TAT is `tat`.
+fn remaining(spec: &WindowSpec, tat: u64, now: u64) -> u64 {
+    let used = tat.saturating_sub(now);
+    spec.period_ns.saturating_sub(used) / spec.interval_ns
+}
+
+impl LimiterStore {
+    /// Charges one request to `key` under `limit`, at `now` nanoseconds
+    /// (any monotonic origin). All windows admit it, or none is charged.
+    pub fn charge(&self, key: LimitKey, limit: &CompiledLimit, now: u64) -> Outcome {
+        let mut entry = self
+            .map
+            .entry(key)
+            .or_insert_with(|| Entry::fresh(limit, now));
+        entry.rebase(limit, now);
+        let mut out = Outcome {
+            allowed: true,
+            windows: [None; MAX_WINDOWS],
+            binding: 0,
+            retry_after_secs: 0,
+        };
+        let mut worst_wait = 0u64;
+        let mut rejecting: Option<usize> = None;
+        for (i, slot) in entry.slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let tat = slot.tat.max(now);
+            let new_tat = tat + slot.spec.interval_ns;
+            if new_tat - now > slot.spec.period_ns {
+                let wait = new_tat - slot.spec.period_ns - now;
+                if rejecting.is_none() || wait > worst_wait {
+                    worst_wait = wait;
+                    rejecting = Some(i);
+                }
+            }
+        }
+        if let Some(r) = rejecting {
+            out.allowed = false;
+            out.binding = r;
+            out.retry_after_secs = div_ceil(worst_wait, NANOS).max(1);
+        } else {
+            for s in entry.slots.iter_mut().flatten() {
+                s.tat = s.tat.max(now) + s.spec.interval_ns;
+            }
+        }
+        let mut lowest = u64::MAX;
+        for (i, slot) in entry.slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let tat = slot.tat.max(now);
+            let rem = remaining(&slot.spec, tat, now);
+            out.windows[i] = Some(WindowState {
+                unit: slot.spec.unit,
+                limit: slot.spec.limit,
+                remaining: rem,
+                reset_secs: div_ceil(tat - now, NANOS),
+            });
+            if out.allowed && rem < lowest {
+                lowest = rem;
+                out.binding = i;
+            }
+        }
+        out
+    }
+
+    /// Removes entries that are fully refilled; returns how many were removed.
+    pub fn evict_idle(&self, now: u64) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, e| !e.idle(now));
+        before.saturating_sub(self.map.len())
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_config::Window;
+
+    fn limit(ws: &[(u64, Unit)]) -> CompiledLimit {
+        CompiledLimit::new(&Limits {
+            windows: ws
+                .iter()
+                .map(|&(limit, unit)| Window { limit, unit })
+                .collect(),
+        })
+    }
+
+    const KEY: LimitKey = LimitKey {
+        subject: 1,
+        scope: 2,
+    };
+    const T0: u64 = 1_000 * NANOS;
+
+    #[test]
+    fn burst_then_refill() {
+        let s = LimiterStore::default();
+        let l = limit(&[(5, Unit::Seconds)]);
+        let remaining: Vec<u64> = (0..5)
+            .map(|_| {
+                let o = s.charge(KEY, &l, T0);
+                assert!(o.allowed);
+                o.binding().unwrap().remaining
+            })
+            .collect();
+        assert_eq!(remaining, [4, 3, 2, 1, 0]);
+        let o = s.charge(KEY, &l, T0);
+        assert!(!o.allowed);
+        assert_eq!(o.retry_after_secs, 1);
+        // One emission interval later (200 ms) exactly one more is admitted.
+        assert!(s.charge(KEY, &l, T0 + NANOS / 5).allowed);
+        assert!(!s.charge(KEY, &l, T0 + NANOS / 5).allowed);
+    }
+
+    #[test]
+    fn rejected_request_consumes_nothing_anywhere() {
+        let s = LimiterStore::default();
+        let l = limit(&[(10, Unit::Seconds), (3, Unit::Minutes)]);
+        for _ in 0..3 {
+            assert!(s.charge(KEY, &l, T0).allowed);
+        }
+        let denied = s.charge(KEY, &l, T0);
+        assert!(!denied.allowed);
+        assert_eq!(denied.binding().unwrap().unit, Unit::Minutes);
+        // The seconds window still shows 7: the rejection charged nothing.
+        assert_eq!(denied.windows[0].unwrap().remaining, 7);
+        assert_eq!(denied.retry_after_secs, 20);
+    }
+
+    #[test]
+    fn binding_window_is_lowest_remaining() {
+        let s = LimiterStore::default();
+        let l = limit(&[(5, Unit::Seconds), (100, Unit::Minutes)]);
+        let o = s.charge(KEY, &l, T0);
+        assert_eq!(o.binding().unwrap().unit, Unit::Seconds);
+        assert_eq!(o.binding().unwrap().remaining, 4);
+        assert_eq!(o.windows[1].unwrap().remaining, 99);
+    }
+
+    #[test]
+    fn rebase_never_grants_more_than_new_limit() {
+        let s = LimiterStore::default();
+        let old = limit(&[(10, Unit::Minutes)]);
+        for _ in 0..4 {
+            s.charge(KEY, &old, T0);
+        }
+        // Lowered to 3/min: 6 remained under the old limit, only 3 may remain now.
+        let new = limit(&[(3, Unit::Minutes)]);
+        let o = s.charge(KEY, &new, T0);
+        assert!(o.allowed);
+        assert_eq!(o.binding().unwrap().remaining, 2);
+        // Raised to 20/min: remaining carries over (5 left before this request).
+        let s2 = LimiterStore::default();
+        for _ in 0..4 {
+            s2.charge(KEY, &old, T0);
+        }
+        let o = s2.charge(KEY, &limit(&[(20, Unit::Minutes)]), T0);
+        assert_eq!(o.binding().unwrap().remaining, 5);
+    }
+
+    #[test]
+    fn idle_keys_are_evicted_without_changing_decisions() {
+        let s = LimiterStore::default();
+        let l = limit(&[(2, Unit::Seconds)]);
+        s.charge(KEY, &l, T0);
+        s.charge(
+            LimitKey {
+                subject: 9,
+                scope: 2,
+            },
+            &l,
+            T0,
+        );
+        assert_eq!(s.evict_idle(T0), 0);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.evict_idle(T0 + NANOS), 2);
+        assert!(s.is_empty());
+        assert_eq!(
+            s.charge(KEY, &l, T0 + NANOS).binding().unwrap().remaining,
+            1
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! `ace` (priority 955): access control enforcement for API packages,
+//! following contract §4 step by step.
+
+use super::{AccessCx, Plugin};
+use crate::credentials::{find_key, Found, KeySource};
+use crate::limiter::LimitKey;
+use crate::normalize::match_form;
+use crate::opmatch::OpId;
+use crate::request::{AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply};
+use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
+use http::HeaderValue;
+use tollgate_config::plugins::MatchPolicy;
+
+#[derive(Debug)]
+pub struct Ace {
+    pub policy: MatchPolicy,
+    /// Consumer index to continue as when no or an unknown credential is presented.
+    pub anonymous: Option<u32>,
+}
+
+const NO_MATCH: &str = r#"{"message":"no API operation matched"}"#;
+const NO_KEY: &str = r#"{"message":"No API key found in request"}"#;
+const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
+const DUPLICATE: &str = r#"{"message":"Duplicate API key found"}"#;
+const FORBIDDEN: &str = r#"{"message":"You cannot consume this service"}"#;
+const LIMITED: &str = r#"{"message":"API rate limit exceeded"}"#;
+
+/// What granted an operation to an application, and what to charge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entitlement {
+    pub operation: OpId,
+    pub package: Option<u32>,
+    pub charge: Option<(ScopedLimit, LimitScope)>,
+}
+
+/// Step 4–5 input: the first approved registration that grants one of `ops`.
+pub fn entitlement(
+    snap: &CompiledSnapshot,
+    app: &CompiledApp,
+    ops: &[OpId],
+) -> Option<Entitlement> {
+    for grant in &app.grants {
+        match *grant {
+            CompiledGrant::Package(p) => {
+                let pkg = &snap.packages[p as usize];
+                for &op in ops {
+                    if let Some(over) = pkg.ops.get(&op) {
+                        let charge = match over {
+                            Some(l) => Some((*l, LimitScope::Operation)),
+                            None => pkg.limit.map(|l| (l, LimitScope::Package)),
+                        };
+                        return Some(Entitlement {
+                            operation: op,
+                            package: Some(p),
+                            charge,
+                        });
+                    }
+                }
+            }
+            CompiledGrant::Api(a) => {
+                let range = &snap.apis[a as usize].ops;
+                if let Some(&op) = ops.iter().find(|op| range.contains(op)) {
+                    return Some(Entitlement {
+                        operation: op,
+                        package: None,
+                        charge: None,
+                    });
+                }
+            }
+        }
+    }
+    None
+}
+
+impl Ace {
+    fn decide(&self, cx: &mut AccessCx<'_>, d: AceDecision) {
+        cx.state.ace_decision = Some(d);
+    }
+
+    /// Step 3 failures: a 401, or continuing as the anonymous consumer.
+    fn unauthenticated(&self, cx: &mut AccessCx<'_>, reply: Reply) -> Flow {
+        match self.anonymous {
+            Some(c) => {
+                cx.state.identity = Identity {
+                    consumer: Some(c),
+                    anonymous: true,
+                    keyauth_credential: None,
+                };
+                self.decide(cx, AceDecision::Anonymous);
+                Flow::Continue
+            }
+            None => {
+                self.decide(cx, AceDecision::Unauthorized);
+                Flow::Respond(reply)
+            }
+        }
+    }
+}
+
+impl Plugin for Ace {
+    const NAME: &'static str = "ace";
+    const PRIORITY: i32 = 955;
+
+    fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+        let snap = cx.snap;
+        let req = cx.req;
+        // 1. Operation match.
+        let ops = snap
+            .op_router
+            .find(req.host, req.method, match_form(req.path));
+        if ops.is_empty() {
+            return match self.policy {
+                MatchPolicy::Required => {
+                    self.decide(cx, AceDecision::NoMatch);
+                    Flow::Respond(Reply::static_json(404, NO_MATCH))
+                }
+                MatchPolicy::IfPresent => {
+                    self.decide(cx, AceDecision::PassThrough);
+                    Flow::Continue
+                }
+            };
+        }
+        // 2. Already authenticated by a higher-priority auth plugin.
+        let id = cx.state.identity;
+        if self.anonymous.is_some() && id.consumer.is_some() && !id.anonymous {
+            self.decide(cx, AceDecision::PassThrough);
+            return Flow::Continue;
+        }
+        // 3. Credential.
+        let (key, source) = match find_key(&snap.ace_key_names, req.headers, req.query, true, true)
+        {
+            Found::None => {
+                let mut r = Reply::static_json(401, NO_KEY);
+                r.headers.push((
+                    http::header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Key"),
+                ));
+                return self.unauthenticated(cx, r);
+            }
+            Found::Duplicate => {
+                return self.unauthenticated(cx, Reply::static_json(401, DUPLICATE))
+            }
+            Found::Key(k, s) => (k, s),
+        };
+        let name_idx = match source {
+            KeySource::Header(i) | KeySource::Query(i) => i,
+        };
+        let cred_idx = snap.credentials.lookup(&key).filter(|&c| {
+            // The key must arrive under a name its application's strategy declares.
+            let app = &snap.apps[snap.credentials.get(c).app as usize];
+            snap.ace_key_names[name_idx]
+                .strategies
+                .contains(&app.strategy)
+        });
+        let Some(cred_idx) = cred_idx else {
+            return self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED));
+        };
+        let cred = snap.credentials.get(cred_idx);
+        let app = &snap.apps[cred.app as usize];
+        // 4. Entitlement.
+        let Some(ent) = entitlement(snap, app, ops) else {
+            self.decide(cx, AceDecision::Forbidden);
+            return Flow::Respond(Reply::static_json(403, FORBIDDEN));
+        };
+        // 5. Limits.
+        if let Some((limit, scope)) = ent.charge {
+            let key = LimitKey {
+                subject: cred.subject,
+                scope: limit.scope,
+            };
+            let outcome = cx.limiter.charge(key, &limit.limit, cx.now_ns);
+            cx.state.ace_rate = Some(RateHeaders {
+                outcome,
+                scope: Some(scope),
+            });
+            if !outcome.allowed {
+                cx.state.ace = Some(AceGrant {
+                    operation: ent.operation,
+                    package: ent.package,
+                    app: cred.app,
+                    credential: cred_idx,
+                });
+                self.decide(cx, AceDecision::RateLimited);
+                let mut r = Reply::static_json(429, LIMITED);
+                r.headers.push((
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(outcome.retry_after_secs),
+                ));
+                return Flow::Respond(r);
+            }
+        }
+        // 6. Allowed: identity for the upstream headers and later plugins.
+        cx.state.ace = Some(AceGrant {
+            operation: ent.operation,
+            package: ent.package,
+            app: cred.app,
+            credential: cred_idx,
+        });
+        if app.consumer.is_some() || id.anonymous {
+            cx.state.identity = Identity {
+                consumer: app.consumer,
+                anonymous: false,
+                keyauth_credential: None,
+            };
+        }
+        self.decide(cx, AceDecision::Allow);
+        Flow::Continue
+    }
+}

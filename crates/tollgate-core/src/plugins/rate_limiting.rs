@@ -1,0 +1,77 @@
+//! `rate-limiting` (priority 910): Kong-style per-consumer, per-credential or
+//! per-IP limits over second/minute/hour/day windows, on the shared limiter.
+
+use super::{AccessCx, Plugin};
+use crate::limiter::{CompiledLimit, LimitKey};
+use crate::request::{Flow, RateHeaders, Reply};
+use http::HeaderValue;
+use std::hash::{Hash, Hasher};
+use tollgate_config::plugins::LimitBy;
+
+#[derive(Debug)]
+pub struct RateLimiting {
+    pub limit: CompiledLimit,
+    pub limit_by: LimitBy,
+    /// Stable id of this plugin's scope (service/route/consumer names).
+    pub scope: u64,
+    pub hide_client_headers: bool,
+    pub error: Reply,
+}
+
+/// Kong's fallback: consumer, else credential, else client IP.
+fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> u64 {
+    let snap = cx.snap;
+    let id = &cx.state.identity;
+    let consumer = id.consumer.map(|c| snap.consumers[c as usize].subject);
+    let credential = cx
+        .state
+        .ace
+        .map(|g| snap.credentials.get(g.credential).subject)
+        .or_else(|| {
+            id.keyauth_credential
+                .map(|k| snap.consumer_keys[k as usize].subject)
+        });
+    let by_consumer = if p.limit_by == LimitBy::Consumer {
+        consumer
+    } else {
+        None
+    };
+    let by_credential = if p.limit_by != LimitBy::Ip {
+        credential
+    } else {
+        None
+    };
+    by_consumer.or(by_credential).unwrap_or_else(|| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        cx.req.client_ip.hash(&mut h);
+        h.finish()
+    })
+}
+
+impl Plugin for RateLimiting {
+    const NAME: &'static str = "rate-limiting";
+    const PRIORITY: i32 = 910;
+
+    fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+        let key = LimitKey {
+            subject: subject(self, cx),
+            scope: self.scope,
+        };
+        let outcome = cx.limiter.charge(key, &self.limit, cx.now_ns);
+        if !self.hide_client_headers {
+            cx.state.plugin_rate = Some(RateHeaders {
+                outcome,
+                scope: None,
+            });
+        }
+        if outcome.allowed {
+            return Flow::Continue;
+        }
+        let mut r = self.error.clone();
+        r.headers.push((
+            http::header::RETRY_AFTER,
+            HeaderValue::from(outcome.retry_after_secs),
+        ));
+        Flow::Respond(r)
+    }
+}

@@ -1,0 +1,183 @@
+//! The per-request types the plugins share: a borrowed view of the request,
+//! the state plugins build up (identity, ACE grant, rate-limit headers), and
+//! the explicit result of a plugin phase.
+
+use crate::limiter::{Outcome, MAX_WINDOWS};
+use crate::routes::RouteMatch;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use std::net::IpAddr;
+
+/// What a plugin sees of a request. `path` is already normalized.
+pub struct RequestView<'a> {
+    pub method: &'a Method,
+    /// Lower-case host without port ("" when absent).
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub client_ip: Option<IpAddr>,
+}
+
+/// A response produced by the gateway itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+    pub content_type: HeaderValue,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    /// A `{"message": ...}` JSON reply, Kong style.
+    pub fn message(status: u16, message: &str) -> Self {
+        let body = serde_json_message(message);
+        Reply {
+            status,
+            body: Bytes::from(body),
+            content_type: HeaderValue::from_static("application/json; charset=utf-8"),
+            headers: Vec::new(),
+        }
+    }
+
+    /// A reply whose JSON body is fixed at compile time.
+    pub fn static_json(status: u16, body: &'static str) -> Self {
+        Reply {
+            status,
+            body: Bytes::from_static(body.as_bytes()),
+            content_type: HeaderValue::from_static("application/json; charset=utf-8"),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// `{"message":"..."}` with JSON string escaping.
+pub fn serde_json_message(message: &str) -> String {
+    let mut s = String::with_capacity(message.len() + 16);
+    s.push_str("{\"message\":\"");
+    for c in message.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\t' => s.push_str("\\t"),
+            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push_str("\"}");
+    s
+}
+
+/// The result of a plugin's access phase.
+#[derive(Debug)]
+pub enum Flow {
+    Continue,
+    Respond(Reply),
+}
+
+/// Which ACE limit bound a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    Package,
+    Operation,
+}
+
+impl LimitScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitScope::Package => "package",
+            LimitScope::Operation => "operation",
+        }
+    }
+}
+
+/// How ACE decided, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AceDecision {
+    Allow,
+    PassThrough,
+    Anonymous,
+    NoMatch,
+    Unauthorized,
+    Forbidden,
+    RateLimited,
+}
+
+impl AceDecision {
+    pub const ALL: [AceDecision; 7] = [
+        AceDecision::Allow,
+        AceDecision::PassThrough,
+        AceDecision::Anonymous,
+        AceDecision::NoMatch,
+        AceDecision::Unauthorized,
+        AceDecision::Forbidden,
+        AceDecision::RateLimited,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AceDecision::Allow => "allow",
+            AceDecision::PassThrough => "pass_through",
+            AceDecision::Anonymous => "anonymous",
+            AceDecision::NoMatch => "no_match",
+            AceDecision::Unauthorized => "unauthorized",
+            AceDecision::Forbidden => "forbidden",
+            AceDecision::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// What ACE granted: the operation, the application and how it was charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AceGrant {
+    pub operation: u32,
+    pub package: Option<u32>,
+    pub app: u32,
+    pub credential: u32,
+}
+
+/// Rate-limit figures to put on the response.
+#[derive(Debug, Clone, Copy)]
+pub struct RateHeaders {
+    pub outcome: Outcome,
+    /// Set for ACE limits; `None` for the rate-limiting plugin.
+    pub scope: Option<LimitScope>,
+}
+
+/// Identity established by an auth plugin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub consumer: Option<u32>,
+    /// The consumer is the configured anonymous one, not an authenticated caller.
+    pub anonymous: bool,
+    /// A key-auth credential (consumer key) index, when key-auth authenticated.
+    pub keyauth_credential: Option<u32>,
+}
+
+/// A credential to remove before proxying (`hide_credentials`).
+#[derive(Debug, Clone)]
+pub enum Hidden {
+    Header(HeaderName),
+    Query(Box<str>),
+}
+
+/// State built up by the plugins of one request.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    pub route: Option<RouteMatch>,
+    pub identity: Identity,
+    pub ace: Option<AceGrant>,
+    pub ace_decision: Option<AceDecision>,
+    /// The ACE limit that was charged, with the package it belongs to (for metrics).
+    pub ace_rate: Option<RateHeaders>,
+    pub plugin_rate: Option<RateHeaders>,
+    pub hidden: Vec<Hidden>,
+}
+
+impl RequestState {
+    pub fn rate_windows(r: &RateHeaders) -> impl Iterator<Item = &crate::limiter::WindowState> {
+        r.outcome.windows[..MAX_WINDOWS].iter().flatten()
+    }
+}

@@ -1,0 +1,250 @@
+//! The route table: which service a request goes to (Kong prefix semantics).
+//!
+//! Candidates are sorted once at compile time, so a lookup is a scan that
+//! stops at the first match: longest path prefix first, then routes naming an
+//! exact host, a wildcard host, then methods, then definition order.
+
+use tollgate_config::{RouteSpec, Snapshot};
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    prefix: Box<str>,
+    /// Index into `RouteTable::routes`.
+    route: u32,
+    /// Sort rank of the host criterion: 0 exact, 1 wildcard, 2 none.
+    host_rank: u8,
+}
+
+/// A route after compilation: its criteria, ready for matching.
+#[derive(Debug, Clone)]
+pub struct CompiledRoute {
+    pub service: u32,
+    pub name: Box<str>,
+    methods: Vec<http::Method>,
+    exact_hosts: Vec<Box<str>>,
+    /// Wildcard suffixes including the dot: "*.example.com" → ".example.com".
+    wildcard_hosts: Vec<Box<str>>,
+    pub strip_path: bool,
+    pub preserve_host: bool,
+}
+
+/// The route a request matched, and where the matched prefix ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub route: u32,
+    pub service: u32,
+    pub prefix_len: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<CompiledRoute>,
+    candidates: Vec<Candidate>,
+}
+
+impl CompiledRoute {
+    fn matches(&self, method: &http::Method, host: &str) -> bool {
+        if !self.methods.is_empty() && !self.methods.contains(method) {
+            return false;
+        }
+        if self.exact_hosts.is_empty() && self.wildcard_hosts.is_empty() {
+            return true;
+        }
+        self.exact_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+            || self.wildcard_hosts.iter().any(|suffix| {
+                host.len() > suffix.len()
+                    && host.as_bytes()[host.len() - suffix.len()..]
+                        .eq_ignore_ascii_case(suffix.as_bytes())
+            })
+    }
+}
+
+impl RouteTable {
+    pub fn compile(snapshot: &Snapshot) -> Self {
+        let mut routes = Vec::new();
+        let mut candidates = Vec::new();
+        for (si, s) in snapshot.services.iter().enumerate() {
+            for r in &s.routes {
+                let idx = routes.len() as u32;
+                routes.push(compile_route(si as u32, r));
+                let c = &routes[idx as usize];
+                let host_rank = if !c.exact_hosts.is_empty() {
+                    0
+                } else if !c.wildcard_hosts.is_empty() {
+                    1
+                } else {
+                    2
+                };
+                let prefixes: Vec<&str> = if r.paths.is_empty() {
+                    vec![""]
+                } else {
+                    r.paths.iter().map(String::as_str).collect()
+                };
+                for p in prefixes {
+                    candidates.push(Candidate {
+                        prefix: p.into(),
+                        route: idx,
+                        host_rank,
+                    });
+                }
+            }
+        }
+        candidates.sort_by(|a, b| {
+            let ra = &routes[a.route as usize];
+            let rb = &routes[b.route as usize];
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(a.host_rank.cmp(&b.host_rank))
+                .then(ra.methods.is_empty().cmp(&rb.methods.is_empty()))
+                .then(a.route.cmp(&b.route))
+        });
+        RouteTable { routes, candidates }
+    }
+
+    pub fn route(&self, idx: u32) -> &CompiledRoute {
+        &self.routes[idx as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Finds the route for a normalized path; `host` without port.
+    pub fn find(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
+        self.candidates.iter().find_map(|c| {
+            if !path.starts_with(&*c.prefix) {
+                return None;
+            }
+            let r = &self.routes[c.route as usize];
+            r.matches(method, host).then_some(RouteMatch {
+                route: c.route,
+                service: r.service,
+                prefix_len: c.prefix.len(),
+            })
+        })
+    }
+}
+
+impl RouteTable {
+    /// Whether some route would carry `method path` for `host` (any host when `None`).
+    pub fn carries(&self, method: &http::Method, host: Option<&str>, path: &str) -> bool {
+        self.candidates.iter().any(|c| {
+            let r = &self.routes[c.route as usize];
+            path.starts_with(&*c.prefix)
+                && (r.methods.is_empty() || r.methods.contains(method))
+                && host.is_none_or(|h| r.matches(method, h))
+        })
+    }
+}
+
+fn compile_route(service: u32, r: &RouteSpec) -> CompiledRoute {
+    let mut exact_hosts = Vec::new();
+    let mut wildcard_hosts = Vec::new();
+    for h in &r.hosts {
+        match h.strip_prefix('*') {
+            Some(suffix) => wildcard_hosts.push(suffix.into()),
+            None => exact_hosts.push(h.as_str().into()),
+        }
+    }
+    CompiledRoute {
+        service,
+        name: r.name.as_str().into(),
+        methods: r
+            .methods
+            .iter()
+            .filter_map(|m| http::Method::from_bytes(m.as_bytes()).ok())
+            .collect(),
+        exact_hosts,
+        wildcard_hosts,
+        strip_path: r.strip_path,
+        preserve_host: r.preserve_host,
+    }
+}
+
+/// The upstream path (Kong `path_handling: v0`): service base path joined
+/// with the request path, minus the matched prefix when `strip_path` is set.
+pub fn upstream_path(base: &str, path: &str, prefix_len: usize, strip: bool) -> String {
+    let rest = if strip {
+        &path[prefix_len.min(path.len())..]
+    } else {
+        path
+    };
+    let mut out = String::with_capacity(base.len() + rest.len() + 1);
+    out.push_str(base);
+    if !rest.is_empty() && !rest.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(rest);
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        let yaml = r#"
+_format_version: "3.0"
+services:
+  - name: a
+    url: http://127.0.0.1:1
+    routes:
+      - { name: short, paths: [/api] }
+      - { name: long, paths: [/api/v2] }
+      - { name: post-only, paths: [/api/v2], methods: [POST] }
+      - { name: hosted, paths: [/api], hosts: [admin.example.com] }
+      - { name: wild, paths: [/api], hosts: ["*.example.org"] }
+      - { name: any-path, hosts: [only.example.net] }
+"#;
+        let s = tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid");
+        RouteTable::compile(&s)
+    }
+
+    #[test]
+    fn precedence() {
+        let t = table();
+        let cases: &[(&str, &str, &str, Option<&str>)] = &[
+            ("GET", "x", "/api", Some("short")),
+            ("GET", "x", "/api/v1", Some("short")),
+            ("GET", "x", "/apix", Some("short")),
+            ("GET", "x", "/api/v2/a", Some("long")),
+            ("POST", "x", "/api/v2/a", Some("post-only")),
+            ("GET", "ADMIN.example.com", "/api/x", Some("hosted")),
+            ("GET", "a.example.org", "/api/x", Some("wild")),
+            ("GET", "example.org", "/api/x", Some("short")),
+            ("GET", "only.example.net", "/zzz", Some("any-path")),
+            ("GET", "x", "/other", None),
+        ];
+        for (m, host, path, want) in cases {
+            let m = http::Method::from_bytes(m.as_bytes()).unwrap();
+            let got = t.find(&m, host, path).map(|rm| &*t.route(rm.route).name);
+            assert_eq!(got, *want, "{host} {path}");
+        }
+    }
+
+    #[test]
+    fn upstream_paths() {
+        let cases = [
+            ("", "/billing", 8, true, "/"),
+            ("", "/billing/x", 8, true, "/x"),
+            ("", "/billingx", 8, true, "/x"),
+            ("/base", "/billing/x", 8, true, "/base/x"),
+            ("/base", "/billing/x", 8, false, "/base/billing/x"),
+            ("", "/billing", 8, false, "/billing"),
+            ("/base", "/billing", 8, true, "/base"),
+        ];
+        for (base, path, n, strip, want) in cases {
+            assert_eq!(upstream_path(base, path, n, strip), want, "{base} {path}");
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The immutable runtime snapshot: everything a request needs, prebuilt.
+//! Built by [`crate::compile`] off the request path and swapped in whole.
+
+use crate::credentials::{CredentialIndex, KeyName};
+use crate::limiter::CompiledLimit;
+use crate::opmatch::{OpId, OperationRouter};
+use crate::plugins::Chain;
+use crate::routes::RouteTable;
+use http::HeaderValue;
+use std::collections::HashMap;
+use tollgate_config::{ConfigError, Upstream};
+
+pub struct CompiledService {
+    pub name: Box<str>,
+    pub upstream: Upstream,
+    /// `Host` sent upstream unless the route preserves the client's.
+    pub host_header: HeaderValue,
+    pub connect_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+}
+
+pub struct CompiledOperation {
+    pub api: u32,
+    pub id: Box<str>,
+    pub id_header: HeaderValue,
+    pub method: Box<str>,
+    pub path: Box<str>,
+    pub host: Option<Box<str>>,
+}
+
+pub struct CompiledApi {
+    pub name: Box<str>,
+    /// Operations of an API have consecutive ids.
+    pub ops: std::ops::Range<OpId>,
+}
+
+/// A limit with its stable scope id (the limiter key's second half).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopedLimit {
+    pub scope: u64,
+    pub limit: CompiledLimit,
+}
+
+pub struct CompiledPackage {
+    pub name: Box<str>,
+    pub name_header: HeaderValue,
+    pub limit: Option<ScopedLimit>,
+    /// Operation → its override, if it has one.
+    pub ops: HashMap<OpId, Option<ScopedLimit>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompiledGrant {
+    Package(u32),
+    Api(u32),
+}
+
+pub struct CompiledApp {
+    pub name: Box<str>,
+    pub name_header: HeaderValue,
+    pub strategy: u32,
+    pub consumer: Option<u32>,
+    /// Approved registrations only, in the application's order.
+    pub grants: Vec<CompiledGrant>,
+}
+
+pub struct CompiledConsumer {
+    pub username: Box<str>,
+    pub username_header: HeaderValue,
+    /// Kong's `X-Consumer-ID`: stable id derived from the username.
+    pub id_header: HeaderValue,
+    pub custom_id_header: Option<HeaderValue>,
+    /// Stable limiter subject for `limit_by: consumer`.
+    pub subject: u64,
+}
+
+/// A key-auth (consumer) credential.
+pub struct ConsumerKey {
+    pub consumer: u32,
+    pub identifier: HeaderValue,
+    pub subject: u64,
+}
+
+/// Entity counts for `/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub services: usize,
+    pub routes: usize,
+    pub apis: usize,
+    pub operations: usize,
+    pub api_packages: usize,
+    pub applications: usize,
+    pub credentials: usize,
+}
+
+pub struct CompiledSnapshot {
+    pub hash: String,
+    pub services: Vec<CompiledService>,
+    pub routes: RouteTable,
+    /// One chain per route, plugins in execution order.
+    pub chains: Vec<Chain>,
+    pub apis: Vec<CompiledApi>,
+    pub operations: Vec<CompiledOperation>,
+    pub op_router: OperationRouter,
+    pub packages: Vec<CompiledPackage>,
+    pub apps: Vec<CompiledApp>,
+    pub credentials: CredentialIndex,
+    /// Union of every key_auth strategy's key names.
+    pub ace_key_names: Vec<KeyName>,
+    pub consumers: Vec<CompiledConsumer>,
+    pub consumer_keys: Vec<ConsumerKey>,
+    pub consumer_key_index: HashMap<Box<[u8]>, u32>,
+    pub counts: Counts,
+    pub warnings: Vec<ConfigError>,
+}

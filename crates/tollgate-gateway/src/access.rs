@@ -1,0 +1,157 @@
+//! The request phase: normalize once, route, strip spoofable headers, run the
+//! route's plugin chain, and decide the upstream request line.
+
+use crate::ctx::RequestCtx;
+use crate::headers;
+use crate::reply::write_reply;
+use crate::state::Gateway;
+use crate::state::Loaded;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+use std::borrow::Cow;
+use std::time::Instant;
+use tollgate_core::normalize::normalize;
+use tollgate_core::plugins::{AccessCx, Chain};
+use tollgate_core::request::{Flow, Hidden, Reply, RequestView};
+use tollgate_core::routes::upstream_path;
+
+const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
+
+/// Host without port, lower-cased (borrowed when already lower-case).
+pub fn host_of(req: &pingora::http::RequestHeader) -> Cow<'_, str> {
+    let raw = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+        .unwrap_or("");
+    let host = if let Some(v6) = raw.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        raw.split(':').next().unwrap_or("")
+    };
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
+}
+
+/// What the request phase decided.
+enum Decision {
+    Reply(Reply),
+    /// Proxy; `Some` carries a rewritten upstream path and query.
+    Proxy(Option<String>),
+}
+
+/// Runs the request phase; `Ok(true)` when a response was already sent.
+pub async fn request_filter(
+    gw: &Gateway,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> Result<bool> {
+    let loaded = gw.current();
+    ctx.loaded = Some(loaded.clone());
+    headers::strip_identity(session.req_header_mut());
+    let client_ip = session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip());
+    match decide(gw, &loaded, session.req_header(), client_ip, ctx) {
+        Decision::Reply(reply) => write_reply(session, ctx, reply).await,
+        Decision::Proxy(uri) => {
+            ctx.upstream_uri = uri;
+            Ok(false)
+        }
+    }
+}
+
+fn decide(
+    gw: &Gateway,
+    loaded: &Loaded,
+    req: &RequestHeader,
+    client_ip: Option<std::net::IpAddr>,
+    ctx: &mut RequestCtx,
+) -> Decision {
+    let snap = &loaded.snap;
+    let path = match normalize(req.uri.path()) {
+        Ok(p) => p,
+        Err(e) => return Decision::Reply(Reply::message(400, &format!("Bad request: {e}"))),
+    };
+    let host = host_of(req);
+    let Some(rm) = snap.routes.find(&req.method, &host, &path) else {
+        return Decision::Reply(Reply::static_json(404, NO_ROUTE));
+    };
+    ctx.state.route = Some(rm);
+    let view = RequestView {
+        method: &req.method,
+        host: &host,
+        path: &path,
+        query: req.uri.query(),
+        headers: &req.headers,
+        client_ip,
+    };
+    let mut cx = AccessCx {
+        req: &view,
+        state: &mut ctx.state,
+        snap,
+        limiter: &gw.limiter,
+        now_ns: gw.now_ns(),
+    };
+    let flow = run_chain(gw, &snap.chains[rm.route as usize], &mut cx);
+    if let Some(d) = ctx.state.ace_decision {
+        gw.metrics
+            .ace_decisions
+            .with_label_values(&[d.as_str()])
+            .inc();
+    }
+    if let Flow::Respond(reply) = flow {
+        return Decision::Reply(reply);
+    }
+    let route = snap.routes.route(rm.route);
+    let service = &snap.services[rm.service as usize];
+    let up_path = upstream_path(
+        &service.upstream.base_path,
+        &path,
+        rm.prefix_len,
+        route.strip_path,
+    );
+    let query = upstream_query(req.uri.query(), &ctx.state.hidden);
+    if up_path == req.uri.path() && query.as_deref() == req.uri.query() {
+        return Decision::Proxy(None);
+    }
+    Decision::Proxy(Some(match query {
+        Some(q) if !q.is_empty() => format!("{up_path}?{q}"),
+        _ => up_path,
+    }))
+}
+
+/// Runs a chain in order, timing each plugin; stops at the first response.
+fn run_chain(gw: &Gateway, chain: &Chain, cx: &mut AccessCx<'_>) -> Flow {
+    for entry in chain.entries() {
+        let Some(plugin) = entry.pick(cx.state.identity.consumer) else {
+            continue;
+        };
+        let started = Instant::now();
+        let flow = plugin.access(cx);
+        gw.metrics
+            .plugin_timer(entry.name)
+            .observe(started.elapsed().as_secs_f64());
+        if let Flow::Respond(r) = flow {
+            return Flow::Respond(r);
+        }
+    }
+    Flow::Continue
+}
+
+fn upstream_query<'q>(query: Option<&'q str>, hidden: &[Hidden]) -> Option<Cow<'q, str>> {
+    let q = query?;
+    let mut out: Cow<'q, str> = Cow::Borrowed(q);
+    for h in hidden {
+        if let Hidden::Query(name) = h {
+            out = Cow::Owned(tollgate_core::credentials::strip_query_param(&out, name));
+        }
+    }
+    Some(out)
+}

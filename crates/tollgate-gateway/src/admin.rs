@@ -1,0 +1,160 @@
+//! The admin API (contract §6): health, status, metrics and config push.
+
+use crate::state::Gateway;
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tollgate_config::ConfigErrors;
+
+/// Largest snapshot body accepted by `POST /config`.
+pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
+
+pub struct AdminApp {
+    pub gw: Arc<Gateway>,
+    pub control_plane: Option<String>,
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("content-length", bytes.len())
+        .body(bytes)
+        .unwrap_or_default()
+}
+
+pub fn errors_json(errors: &ConfigErrors) -> Value {
+    json!({
+        "message": format!("invalid snapshot: {} error(s)", errors.0.len()),
+        "errors": errors.0,
+    })
+}
+
+/// Reads a request body up to `limit` bytes; `None` when it is larger.
+pub async fn read_body(s: &mut ServerSession, limit: usize) -> pingora::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = s.read_request_body().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+impl AdminApp {
+    fn status(&self) -> Value {
+        let l = self.gw.current();
+        let c = l.snap.counts;
+        json!({
+            "config_hash": l.snap.hash,
+            "config_version": l.version,
+            "loaded_at": humantime::format_rfc3339_seconds(l.loaded_at).to_string(),
+            "counts": {
+                "services": c.services, "routes": c.routes, "apis": c.apis,
+                "operations": c.operations, "api_packages": c.api_packages,
+                "applications": c.applications, "credentials": c.credentials,
+            },
+            "warnings": l.snap.warnings,
+            "control_plane": {
+                "url": self.control_plane,
+                "connected": false,
+                "last_sync": Value::Null,
+            },
+        })
+    }
+
+    async fn push(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let auth = s
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !self.gw.admin_authorized(auth) {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "Unauthorized"}),
+            );
+        }
+        let body = match read_body(s, MAX_CONFIG_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &json!({"message": format!("snapshot larger than {MAX_CONFIG_BYTES} bytes")}),
+                )
+            }
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"message": format!("cannot read body: {e}")}),
+                )
+            }
+        };
+        let gw = self.gw.clone();
+        // Parsing and compiling a large snapshot is CPU work: keep it off the I/O threads.
+        let result = tokio::task::spawn_blocking(move || gw.apply_bytes(&body, None, None)).await;
+        match result {
+            Ok(Ok(applied)) => {
+                tracing::info!(hash = %applied.hash, "snapshot applied from admin API");
+                let l = self.gw.current();
+                json_response(
+                    StatusCode::OK,
+                    &json!({
+                        "config_hash": applied.hash,
+                        "config_version": applied.version,
+                        "changed": applied.changed,
+                        "counts": self.status()["counts"],
+                        "warnings": l.snap.warnings,
+                    }),
+                )
+            }
+            Ok(Err(errors)) => {
+                tracing::warn!(
+                    errors = errors.0.len(),
+                    "snapshot from admin API rejected: {errors}"
+                );
+                json_response(StatusCode::BAD_REQUEST, &errors_json(&errors))
+            }
+            Err(e) => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"message": format!("apply failed: {e}")}),
+            ),
+        }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = s.req_header().method.clone();
+        let path = s.req_header().uri.path().to_string();
+        match (method, path.as_str()) {
+            (Method::GET, "/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+            (Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (Method::GET, "/metrics") => {
+                self.gw
+                    .metrics
+                    .limiter_keys
+                    .set(self.gw.limiter.len() as i64);
+                let body = self.gw.metrics.render();
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .unwrap_or_default()
+            }
+            (Method::POST, "/config") => self.push(s).await,
+            (_, "/health" | "/status" | "/metrics" | "/config") => json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"message": "Method not allowed"}),
+            ),
+            _ => json_response(StatusCode::NOT_FOUND, &json!({"message": "Not found"})),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Background services: the config file watcher and the limiter evictor.
+
+use crate::state::Gateway;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Polls the snapshot file and applies edits. Polling (not inotify) also
+/// follows editors that replace the file and bind-mounted ConfigMaps.
+pub struct FileWatcher {
+    pub gw: Arc<Gateway>,
+    pub path: PathBuf,
+    pub interval: Duration,
+}
+
+fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+impl FileWatcher {
+    async fn check(&self, last: &mut Option<(SystemTime, u64)>) {
+        let now = stamp(&self.path);
+        if now.is_none() || now == *last {
+            return;
+        }
+        *last = now;
+        let gw = self.gw.clone();
+        let path = self.path.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if gw.current().snap.hash == tollgate_config::hash_bytes(&[&bytes]) {
+                return Ok(None);
+            }
+            gw.apply_bytes(&bytes, path.parent(), None)
+                .map(Some)
+                .map_err(|errs| {
+                    errs.0
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(applied))) => {
+                tracing::info!(hash = %applied.hash, file = %self.path.display(), "snapshot file changed: applied")
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(errors)) => tracing::error!(
+                file = %self.path.display(),
+                "snapshot file changed but is invalid; still serving the previous snapshot: {errors}"
+            ),
+            Err(e) => tracing::error!("snapshot reload task failed: {e}"),
+        }
+    }
+}
+
+#[async_trait]
+impl BackgroundService for FileWatcher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut last = stamp(&self.path);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.interval) => self.check(&mut last).await,
+            }
+        }
+    }
+}
+
+/// Evicts fully refilled limiter keys so memory follows active keys only.
+pub struct Evictor {
+    pub gw: Arc<Gateway>,
+    pub interval: Duration,
+}
+
+#[async_trait]
+impl BackgroundService for Evictor {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.interval) => {
+                    self.gw.limiter.evict_idle(self.gw.now_ns());
+                    self.gw.metrics.limiter_keys.set(self.gw.limiter.len() as i64);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The typed per-request context carried through the proxy phases.
+
+use crate::state::Loaded;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tollgate_core::request::RequestState;
+
+pub struct RequestCtx {
+    pub start: Instant,
+    /// The snapshot this request uses from start to end.
+    pub loaded: Option<Arc<Loaded>>,
+    pub state: RequestState,
+    /// Rewritten upstream path and query, when it differs from the client's.
+    pub upstream_uri: Option<String>,
+    pub upstream_start: Option<Instant>,
+    pub upstream_elapsed: Option<Duration>,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            start: Instant::now(),
+            loaded: None,
+            state: RequestState::default(),
+            upstream_uri: None,
+            upstream_start: None,
+            upstream_elapsed: None,
+        }
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}

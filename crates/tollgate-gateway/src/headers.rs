@@ -1,0 +1,165 @@
+//! Header work at the proxy boundary: removing spoofable identity headers,
+//! setting the identity headers the upstream receives (contract §4.6), and the
+//! rate-limit headers every limited response carries (§4.7).
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::Result;
+use tollgate_config::Unit;
+use tollgate_core::limiter::WindowState;
+use tollgate_core::request::{RateHeaders, RequestState};
+use tollgate_core::CompiledSnapshot;
+
+pub const X_ACE_OPERATION_ID: HeaderName = HeaderName::from_static("x-ace-operation-id");
+pub const X_ACE_PACKAGE: HeaderName = HeaderName::from_static("x-ace-package");
+pub const X_APPLICATION_NAME: HeaderName = HeaderName::from_static("x-application-name");
+pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
+pub const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
+pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
+pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
+pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
+pub const X_ACE_RATELIMIT_SCOPE: HeaderName = HeaderName::from_static("x-ace-ratelimit-scope");
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+fn window_names(unit: Unit) -> (HeaderName, HeaderName) {
+    match unit {
+        Unit::Seconds => (
+            HeaderName::from_static("x-ratelimit-limit-second"),
+            HeaderName::from_static("x-ratelimit-remaining-second"),
+        ),
+        Unit::Minutes => (
+            HeaderName::from_static("x-ratelimit-limit-minute"),
+            HeaderName::from_static("x-ratelimit-remaining-minute"),
+        ),
+        Unit::Hours => (
+            HeaderName::from_static("x-ratelimit-limit-hour"),
+            HeaderName::from_static("x-ratelimit-remaining-hour"),
+        ),
+        Unit::Days => (
+            HeaderName::from_static("x-ratelimit-limit-day"),
+            HeaderName::from_static("x-ratelimit-remaining-day"),
+        ),
+    }
+}
+
+/// Identity headers a client must never be able to set for the upstream.
+fn is_identity_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    n == X_ACE_OPERATION_ID
+        || n == X_ACE_PACKAGE
+        || n == X_APPLICATION_NAME
+        || n == X_CREDENTIAL_IDENTIFIER
+        || n == X_ANONYMOUS_CONSUMER
+        || n.starts_with("x-consumer-")
+}
+
+/// Removes client-sent copies of identity headers. Allocates only when some are present.
+pub fn strip_identity(req: &mut RequestHeader) {
+    let spoofed: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-") && is_identity_header(n))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        req.remove_header(&name);
+    }
+}
+
+/// Sets the identity headers for the upstream from what the plugins established.
+pub fn set_identity(
+    req: &mut RequestHeader,
+    snap: &CompiledSnapshot,
+    state: &RequestState,
+) -> Result<()> {
+    let id = &state.identity;
+    if let Some(c) = id.consumer {
+        let consumer = &snap.consumers[c as usize];
+        req.insert_header(X_CONSUMER_ID, consumer.id_header.clone())?;
+        req.insert_header(X_CONSUMER_USERNAME, consumer.username_header.clone())?;
+        if let Some(custom) = &consumer.custom_id_header {
+            req.insert_header(X_CONSUMER_CUSTOM_ID, custom.clone())?;
+        }
+    }
+    if id.anonymous {
+        req.insert_header(X_ANONYMOUS_CONSUMER, HeaderValue::from_static("true"))?;
+    }
+    if let Some(k) = id.keyauth_credential {
+        req.insert_header(
+            X_CREDENTIAL_IDENTIFIER,
+            snap.consumer_keys[k as usize].identifier.clone(),
+        )?;
+    }
+    if let Some(g) = &state.ace {
+        req.insert_header(
+            X_ACE_OPERATION_ID,
+            snap.operations[g.operation as usize].id_header.clone(),
+        )?;
+        if let Some(p) = g.package {
+            req.insert_header(X_ACE_PACKAGE, snap.packages[p as usize].name_header.clone())?;
+        }
+        req.insert_header(
+            X_APPLICATION_NAME,
+            snap.apps[g.app as usize].name_header.clone(),
+        )?;
+        req.insert_header(
+            X_CREDENTIAL_IDENTIFIER,
+            snap.credentials.get(g.credential).identifier.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+fn put_rate(headers: &mut dyn FnMut(HeaderName, HeaderValue), r: &RateHeaders) {
+    let windows = r.outcome.windows.iter().flatten();
+    for w in windows {
+        let (limit, remaining) = window_names(w.unit);
+        headers(limit, HeaderValue::from(w.limit));
+        headers(remaining, HeaderValue::from(w.remaining));
+    }
+    if let Some(b) = r.outcome.binding() {
+        put_binding(headers, b);
+    }
+    if let Some(scope) = r.scope {
+        headers(
+            X_ACE_RATELIMIT_SCOPE,
+            HeaderValue::from_static(scope.as_str()),
+        );
+    }
+}
+
+fn put_binding(headers: &mut dyn FnMut(HeaderName, HeaderValue), b: &WindowState) {
+    headers(RATELIMIT_LIMIT, HeaderValue::from(b.limit));
+    headers(RATELIMIT_REMAINING, HeaderValue::from(b.remaining));
+    headers(RATELIMIT_RESET, HeaderValue::from(b.reset_secs));
+}
+
+/// Adds the rate-limit headers of ACE and of the rate-limiting plugin.
+pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
+    let mut put = |n: HeaderName, v: HeaderValue| {
+        // Values are digits or fixed tokens; insertion cannot fail.
+        let _ = resp.insert_header(n, v);
+    };
+    if let Some(r) = &state.ace_rate {
+        put_rate(&mut put, r);
+    }
+    if let Some(r) = &state.plugin_rate {
+        put_rate(&mut put, r);
+    }
+}
+
+/// Removes hidden credentials (`hide_credentials`) from upstream headers.
+pub fn remove_hidden_headers(
+    headers: &HeaderMap,
+    hidden: &[tollgate_core::request::Hidden],
+) -> Vec<HeaderName> {
+    hidden
+        .iter()
+        .filter_map(|h| match h {
+            tollgate_core::request::Hidden::Header(n) if headers.contains_key(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect()
+}

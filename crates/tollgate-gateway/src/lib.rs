@@ -1,0 +1,20 @@
+//! tollgate's Pingora integration: the proxy phases, the admin API, snapshot
+//! reload, metrics, and a demo upstream. Decisions are made by
+//! `tollgate-core`; this crate moves bytes and keeps state.
+
+pub mod access;
+pub mod admin;
+pub mod background;
+pub mod ctx;
+pub mod demo;
+pub mod headers;
+pub mod metrics;
+pub mod observe;
+pub mod proxy;
+pub mod reply;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+pub use server::{run, RunOptions, StartError};
+pub use state::Gateway;

@@ -1,0 +1,151 @@
+//! Prometheus metrics (contract §9). One registry per gateway, no globals.
+//! Labels only carry names from the snapshot and status codes, never a
+//! credential, key, path or client address.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+use tollgate_core::request::AceDecision;
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub ace_decisions: IntCounterVec,
+    pub ace_rate_limited: IntCounterVec,
+    pub request_duration: Histogram,
+    pub upstream_duration: Histogram,
+    pub config_reloads: IntCounterVec,
+    pub config_version: IntGauge,
+    pub limiter_keys: IntGauge,
+    pub redis_errors: IntCounter,
+    pub plugin_duration: HistogramVec,
+    /// Per-plugin histogram handles, resolved once instead of per request.
+    plugin_timers: Vec<(&'static str, Histogram)>,
+}
+
+/// Metric construction only fails on invalid names, which are fixed here.
+#[derive(Debug, thiserror::Error)]
+#[error("metrics setup failed: {0}")]
+pub struct MetricsError(#[from] pub prometheus::Error);
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+impl Metrics {
+    pub fn new() -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "tollgate_http_requests_total",
+                "Requests answered, by service, route and status",
+            ),
+            &["service", "route", "status"],
+        )?;
+        let ace_decisions = IntCounterVec::new(
+            Opts::new("tollgate_ace_decisions_total", "ACE decisions by outcome"),
+            &["decision"],
+        )?;
+        let ace_rate_limited = IntCounterVec::new(
+            Opts::new(
+                "tollgate_ace_rate_limited_total",
+                "Requests rejected by an ACE limit",
+            ),
+            &["api_package", "scope"],
+        )?;
+        let request_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "tollgate_request_duration_seconds",
+                "Time from request start to response end",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "tollgate_upstream_duration_seconds",
+                "Time from sending upstream to its response header",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "tollgate_config_reloads_total",
+                "Snapshot applications by result",
+            ),
+            &["result"],
+        )?;
+        let config_version = IntGauge::new(
+            "tollgate_config_version",
+            "Version of the applied snapshot (0 when it has none)",
+        )?;
+        let limiter_keys = IntGauge::new("tollgate_limiter_keys", "Limiter keys held in memory")?;
+        let redis_errors = IntCounter::new(
+            "tollgate_redis_errors_total",
+            "Redis operations that failed",
+        )?;
+        let plugin_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tollgate_plugin_duration_seconds",
+                "Access-phase time per plugin",
+            )
+            .buckets(vec![
+                0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.001, 0.01,
+            ]),
+            &["plugin"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(ace_decisions.clone()))?;
+        registry.register(Box::new(ace_rate_limited.clone()))?;
+        registry.register(Box::new(request_duration.clone()))?;
+        registry.register(Box::new(upstream_duration.clone()))?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_version.clone()))?;
+        registry.register(Box::new(limiter_keys.clone()))?;
+        registry.register(Box::new(redis_errors.clone()))?;
+        registry.register(Box::new(plugin_duration.clone()))?;
+        // Pre-create the label sets the contract names so they show from the start.
+        for d in AceDecision::ALL {
+            ace_decisions.with_label_values(&[d.as_str()]);
+        }
+        for r in ["success", "failure"] {
+            config_reloads.with_label_values(&[r]);
+        }
+        let plugin_timers = tollgate_config::plugins::KNOWN_PLUGINS
+            .iter()
+            .map(|&n| (n, plugin_duration.with_label_values(&[n])))
+            .collect();
+        Ok(Metrics {
+            plugin_timers,
+            registry,
+            http_requests,
+            ace_decisions,
+            ace_rate_limited,
+            request_duration,
+            upstream_duration,
+            config_reloads,
+            config_version,
+            limiter_keys,
+            redis_errors,
+            plugin_duration,
+        })
+    }
+
+    /// The access-phase histogram of a plugin.
+    pub fn plugin_timer(&self, name: &str) -> &Histogram {
+        self.plugin_timers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, h)| h)
+            .unwrap_or(&self.plugin_timers[0].1)
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}

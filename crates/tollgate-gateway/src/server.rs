@@ -1,0 +1,120 @@
+//! Assembles the Pingora server: proxy listener, admin listener and the
+//! background services, around one shared [`Gateway`].
+
+use crate::admin::AdminApp;
+use crate::background::{Evictor, FileWatcher};
+use crate::proxy::TollgateProxy;
+use crate::state::Gateway;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: Option<PathBuf>,
+    pub control_plane: Option<String>,
+    pub listen: String,
+    pub admin_listen: String,
+    pub threads: usize,
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Metrics(#[from] crate::metrics::MetricsError),
+    #[error("snapshot {path} is invalid:\n{errors}")]
+    Config { path: String, errors: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Checks that an address can be bound, so a busy port is a clear error at
+/// start rather than a failure inside a server thread.
+fn probe(addr: &str) -> Result<(), StartError> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .map_err(|source| StartError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Builds the gateway and its initial snapshot; runs until shutdown.
+pub fn run(opts: RunOptions) -> Result<(), StartError> {
+    let gw = Arc::new(Gateway::new(opts.admin_token.clone())?);
+    if let Some(path) = &opts.config {
+        let bytes = std::fs::read(path).map_err(|e| StartError::Config {
+            path: path.display().to_string(),
+            errors: format!("cannot read: {e}"),
+        })?;
+        let applied = gw
+            .apply_bytes(&bytes, path.parent(), None)
+            .map_err(|errs| StartError::Config {
+                path: path.display().to_string(),
+                errors: errs
+                    .0
+                    .iter()
+                    .map(|e| format!("  {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })?;
+        for w in &applied.warnings {
+            tracing::warn!("snapshot warning: {w}");
+        }
+        tracing::info!(hash = %applied.hash, file = %path.display(), "snapshot loaded");
+    } else {
+        tracing::info!("no --config: serving the empty snapshot until one is pushed");
+    }
+    probe(&opts.listen)?;
+    probe(&opts.admin_listen)?;
+
+    let conf = ServerConf {
+        threads: opts.threads.max(1),
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(2),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora::proxy::http_proxy_service(&server.configuration, TollgateProxy { gw: gw.clone() });
+    proxy.add_tcp(&opts.listen);
+    let mut admin = Service::new(
+        "tollgate admin".to_string(),
+        AdminApp {
+            gw: gw.clone(),
+            control_plane: opts.control_plane.clone(),
+        },
+    );
+    admin.add_tcp(&opts.admin_listen);
+    server.add_service(proxy);
+    server.add_service(admin);
+    server.add_service(background_service(
+        "limiter evictor",
+        Evictor {
+            gw: gw.clone(),
+            interval: Duration::from_secs(1),
+        },
+    ));
+    if let Some(path) = opts.config {
+        server.add_service(background_service(
+            "snapshot file watcher",
+            FileWatcher {
+                gw,
+                path,
+                interval: Duration::from_millis(250),
+            },
+        ));
+    }
+    tracing::info!(proxy = %opts.listen, admin = %opts.admin_listen, "tollgate running");
+    server.run_forever()
+}

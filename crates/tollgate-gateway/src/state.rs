@@ -1,0 +1,169 @@
+//! The gateway's shared state: one `ArcSwap` root holding the applied
+//! snapshot, the limiter store that outlives snapshots, and the metrics.
+//!
+//! Applying a snapshot (file watch, admin push) parses and compiles it on the
+//! caller's thread, off the request path, then swaps the root in one store:
+//! a request loads the root once and sees exactly one snapshot throughout.
+
+use crate::metrics::Metrics;
+use arc_swap::ArcSwap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use tollgate_config::{ConfigError, ConfigErrors, Snapshot};
+use tollgate_core::{compile, CompiledSnapshot, LimiterStore};
+
+/// A compiled snapshot with what the proxy needs beside it.
+pub struct Loaded {
+    pub snap: CompiledSnapshot,
+    /// Upstream address per service when its host is an IP literal; hostnames
+    /// are resolved per connection so DNS changes are followed.
+    pub peers: Vec<Option<SocketAddr>>,
+    pub version: Option<u64>,
+    pub loaded_at: SystemTime,
+}
+
+/// What a successful apply reports.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub hash: String,
+    pub version: Option<u64>,
+    pub warnings: Vec<ConfigError>,
+    pub changed: bool,
+}
+
+pub struct Gateway {
+    current: ArcSwap<Loaded>,
+    pub limiter: LimiterStore,
+    pub metrics: Metrics,
+    origin: Instant,
+    pub admin_token: Option<String>,
+    /// Serializes applies so that two pushes cannot interleave compile and swap.
+    apply_lock: Mutex<()>,
+}
+
+/// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
+const CLOCK_OFFSET_NS: u64 = 1_000_000_000_000;
+
+fn loaded(snap: CompiledSnapshot, version: Option<u64>) -> Loaded {
+    let peers = snap
+        .services
+        .iter()
+        .map(|s| {
+            s.upstream
+                .host
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, s.upstream.port))
+        })
+        .collect();
+    Loaded {
+        snap,
+        peers,
+        version,
+        loaded_at: SystemTime::now(),
+    }
+}
+
+fn one_error(message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        path: String::new(),
+        message,
+    }])
+}
+
+impl Gateway {
+    pub fn new(admin_token: Option<String>) -> Result<Self, crate::metrics::MetricsError> {
+        let empty = compile(&Snapshot::empty()).map_err(|e| {
+            crate::metrics::MetricsError(prometheus::Error::Msg(format!("empty snapshot: {e}")))
+        })?;
+        Ok(Gateway {
+            current: ArcSwap::from_pointee(loaded(empty, None)),
+            limiter: LimiterStore::default(),
+            metrics: Metrics::new()?,
+            origin: Instant::now(),
+            admin_token,
+            apply_lock: Mutex::new(()),
+        })
+    }
+
+    /// The applied snapshot; load once per request and keep the `Arc`.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.load_full()
+    }
+
+    /// Monotonic nanoseconds for the limiter.
+    pub fn now_ns(&self) -> u64 {
+        CLOCK_OFFSET_NS + self.origin.elapsed().as_nanos() as u64
+    }
+
+    /// Validates, compiles and swaps in a snapshot. On error nothing changes.
+    pub fn apply_bytes(
+        &self,
+        bytes: &[u8],
+        base_dir: Option<&Path>,
+        version: Option<u64>,
+    ) -> Result<Applied, ConfigErrors> {
+        let result = tollgate_config::load_bytes(bytes, base_dir)
+            .and_then(|s| compile(&s).map_err(|e| one_error(e.to_string())));
+        let compiled = match result {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
+                return Err(e);
+            }
+        };
+        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = self.current.load().snap.hash != compiled.hash
+            || self.current.load().version != version;
+        let applied = Applied {
+            hash: compiled.hash.clone(),
+            version,
+            warnings: compiled.warnings.clone(),
+            changed,
+        };
+        self.current.store(Arc::new(loaded(compiled, version)));
+        self.metrics
+            .config_reloads
+            .with_label_values(&["success"])
+            .inc();
+        self.metrics
+            .config_version
+            .set(version.map(|v| v as i64).unwrap_or(0));
+        Ok(applied)
+    }
+
+    /// Checks the admin bearer token, when one is configured.
+    pub fn admin_authorized(&self, authorization: Option<&[u8]>) -> bool {
+        let Some(token) = &self.admin_token else {
+            return true;
+        };
+        let Some(given) = authorization.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        constant_time_eq(given, token.as_bytes())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Resolves a service host that is not an IP literal.
+pub async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    let target = format!("{host}:{port}");
+    match tokio::net::lookup_host(target).await {
+        Ok(mut addrs) => addrs.next(),
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next()),
+    }
+}

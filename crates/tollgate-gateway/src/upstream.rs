@@ -1,0 +1,70 @@
+//! Choosing the upstream peer and rewriting the request sent to it.
+
+use crate::ctx::RequestCtx;
+use crate::headers;
+use pingora::http::RequestHeader;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType, Result};
+use std::time::{Duration, Instant};
+
+fn internal(msg: &'static str) -> Box<Error> {
+    Error::explain(ErrorType::InternalError, msg)
+}
+
+pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    let loaded = ctx.loaded.as_ref().ok_or_else(|| internal("no snapshot"))?;
+    let rm = ctx.state.route.ok_or_else(|| internal("no route"))?;
+    let svc = &loaded.snap.services[rm.service as usize];
+    let addr = match loaded.peers[rm.service as usize] {
+        Some(a) => a,
+        None => crate::state::resolve(&svc.upstream.host, svc.upstream.port)
+            .await
+            .ok_or_else(|| {
+                Error::explain(ErrorType::ConnectNoRoute, "upstream host does not resolve")
+            })?,
+    };
+    let mut peer = HttpPeer::new(addr, svc.upstream.tls, svc.upstream.host.clone());
+    peer.options.connection_timeout = Some(Duration::from_millis(svc.connect_timeout_ms));
+    peer.options.read_timeout = Some(Duration::from_millis(svc.read_timeout_ms));
+    peer.options.write_timeout = Some(Duration::from_millis(svc.write_timeout_ms));
+    peer.options.idle_timeout = Some(Duration::from_secs(60));
+    Ok(Box::new(peer))
+}
+
+pub fn rewrite(
+    req: &mut RequestHeader,
+    client_ip: Option<std::net::IpAddr>,
+    ctx: &mut RequestCtx,
+) -> Result<()> {
+    let loaded = ctx.loaded.clone().ok_or_else(|| internal("no snapshot"))?;
+    let snap = &loaded.snap;
+    let rm = ctx.state.route.ok_or_else(|| internal("no route"))?;
+    if let Some(uri) = ctx.upstream_uri.take() {
+        let uri = http::Uri::try_from(uri).map_err(|_| internal("upstream uri"))?;
+        req.set_uri(uri);
+    }
+    if !snap.routes.route(rm.route).preserve_host {
+        req.insert_header(
+            http::header::HOST,
+            snap.services[rm.service as usize].host_header.clone(),
+        )?;
+    }
+    for name in headers::remove_hidden_headers(&req.headers, &ctx.state.hidden) {
+        req.remove_header(&name);
+    }
+    headers::set_identity(req, snap, &ctx.state)?;
+    if let Some(ip) = client_ip {
+        let forwarded = match req
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) => format!("{prev}, {ip}"),
+            None => ip.to_string(),
+        };
+        req.insert_header("x-forwarded-for", forwarded)?;
+        req.insert_header("x-real-ip", ip.to_string())?;
+    }
+    ctx.upstream_start = Some(Instant::now());
+    Ok(())
+}

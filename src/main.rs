@@ -1,0 +1,158 @@
+//! The `tollgate` command line: parses flags and hands off to the library
+//! crates. Nothing here decides anything about requests.
+
+mod validate;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "API gateway data plane with ACE-enforced API packages"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Snapshot file (YAML or JSON); watched and re-applied on change.
+    #[arg(long, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Control-plane URL to subscribe to.
+    #[arg(long, env = "TOLLGATE_CONTROL_PLANE")]
+    control_plane: Option<String>,
+    /// Proxy listen address.
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8000")]
+    listen: String,
+    /// Admin API listen address.
+    #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
+    admin_listen: String,
+    /// Directory for the cached copy of the last applied snapshot.
+    #[arg(long, env = "TOLLGATE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Worker threads for the proxy.
+    #[arg(long, env = "TOLLGATE_THREADS")]
+    threads: Option<usize>,
+    /// Bearer token required by `POST /config` on the admin API.
+    #[arg(long, env = "TOLLGATE_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the data plane (proxy + admin API).
+    Run(RunArgs),
+    /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
+    Validate { file: PathBuf },
+    /// Run the quickstart: two demo upstreams and the gateway on the embedded snapshot.
+    Demo {
+        /// Proxy listen address.
+        #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8000")]
+        listen: String,
+        /// Admin API listen address.
+        #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
+        admin_listen: String,
+    },
+    /// Run the control-plane feed server.
+    Cp {
+        #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8005")]
+        listen: String,
+        #[arg(long, env = "TOLLGATE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Push a snapshot to a control plane or a data plane's admin API.
+    Push {
+        file: PathBuf,
+        #[arg(long, env = "TOLLGATE_TO")]
+        to: String,
+        #[arg(long, env = "TOLLGATE_FORCE")]
+        force: bool,
+        #[arg(long, env = "TOLLGATE_TOKEN")]
+        token: Option<String>,
+    },
+}
+
+const QUICKSTART: &str = include_str!("../config/quickstart.yaml");
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    if args.control_plane.is_some() {
+        bail!("--control-plane is not available in this version; use --config or the admin API (POST /config)");
+    }
+    if let Some(dir) = &args.cache_dir {
+        tracing::warn!(dir = %dir.display(), "--cache-dir only applies with --control-plane; ignored");
+    }
+    tollgate_gateway::run(tollgate_gateway::RunOptions {
+        config: args.config,
+        control_plane: args.control_plane,
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        threads: args.threads.unwrap_or_else(default_threads),
+        admin_token: args.admin_token,
+    })
+    .map_err(anyhow::Error::from)
+}
+
+fn demo(listen: String, admin_listen: String) -> Result<()> {
+    let billing = tollgate_gateway::demo::spawn("127.0.0.1:9101", "billing")
+        .context("starting demo billing on 127.0.0.1:9101")?;
+    let flights = tollgate_gateway::demo::spawn("127.0.0.1:9102", "flights")
+        .context("starting demo flights on 127.0.0.1:9102")?;
+    let dir = std::env::temp_dir().join(format!("tollgate-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("quickstart.yaml");
+    std::fs::write(&path, QUICKSTART).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("demo upstreams: billing on {billing}, flights on {flights}");
+    eprintln!("snapshot: {} (edit it: changes apply live)", path.display());
+    eprintln!("try: curl -i http://{listen}/flights -H 'apikey: partner-key'");
+    tollgate_gateway::run(tollgate_gateway::RunOptions {
+        config: Some(path),
+        control_plane: None,
+        listen,
+        admin_listen,
+        threads: default_threads(),
+        admin_token: None,
+    })
+    .map_err(anyhow::Error::from)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { file } => match validate::validate(&file) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => Err(e),
+        },
+        Command::Demo { listen, admin_listen } => demo(listen, admin_listen),
+        Command::Cp { .. } => Err(anyhow::anyhow!("`tollgate cp` (control-plane feed) is not available in this version")),
+        Command::Push { .. } => Err(anyhow::anyhow!(
+            "`tollgate push` is not available in this version; POST the file to the admin API's /config"
+        )),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}
