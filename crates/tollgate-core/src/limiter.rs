@@ -116,8 +116,10 @@ impl Entry {
         Entry { slots }
     }
 
-    /// Re-bases state for windows whose limit changed: remaining never grows
-    /// past the new limit and is not reset to full by a reload.
+    /// Re-bases state for windows whose limit changed. What was consumed in
+    /// the window is kept (as Kong keeps its counters when a limit changes),
+    /// capped at the new limit: remaining never exceeds the new limit and a
+    /// reload never hands out a fresh burst.
     fn rebase(&mut self, limit: &CompiledLimit, now: u64) {
         let same = self
             .slots
@@ -137,8 +139,9 @@ impl Entry {
                 .find(|o| o.spec.unit == spec.unit);
             let tat = match old {
                 Some(o) => {
-                    let remaining = remaining(&o.spec, o.tat.max(now), now).min(spec.limit);
-                    now + (spec.limit - remaining) * spec.interval_ns
+                    let used =
+                        div_ceil(o.tat.saturating_sub(now), o.spec.interval_ns).min(spec.limit);
+                    now + used * spec.interval_ns
                 }
                 None => now,
             };
@@ -304,18 +307,21 @@ mod tests {
         for _ in 0..4 {
             s.charge(KEY, &old, T0);
         }
-        // Lowered to 3/min: 6 remained under the old limit, only 3 may remain now.
+        // Lowered to 3/min: 4 were used, so the new window is exhausted.
         let new = limit(&[(3, Unit::Minutes)]);
         let o = s.charge(KEY, &new, T0);
-        assert!(o.allowed);
-        assert_eq!(o.binding().unwrap().remaining, 2);
-        // Raised to 20/min: remaining carries over (5 left before this request).
+        assert!(!o.allowed);
+        assert_eq!(o.binding().unwrap().remaining, 0);
+        // Raised to 20/min: the 4 used carry over; 15 remain after this request.
         let s2 = LimiterStore::default();
         for _ in 0..4 {
             s2.charge(KEY, &old, T0);
         }
         let o = s2.charge(KEY, &limit(&[(20, Unit::Minutes)]), T0);
-        assert_eq!(o.binding().unwrap().remaining, 5);
+        assert_eq!(o.binding().unwrap().remaining, 15);
+        // A new window starts full; a removed one is forgotten.
+        let o = s2.charge(KEY, &limit(&[(5, Unit::Seconds), (20, Unit::Minutes)]), T0);
+        assert_eq!(o.windows[0].unwrap().remaining, 4);
     }
 
     #[test]
