@@ -269,19 +269,23 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Result<Resp, String> {
     request("GET", url, headers, None)
 }
 
-/// Sends raw bytes on a fresh connection and returns the status code line.
+/// Sends raw bytes on a fresh connection and returns the status line
+/// ("" when the server closed without answering).
 pub fn raw(addr: &str, bytes: &[u8]) -> String {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s.write_all(bytes).expect("write");
+    // The server may answer and close before reading everything: ignore write errors.
+    let _ = s.write_all(bytes);
     let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string()
 }
 
 /// The quickstart-like snapshot used by most tests, pointed at real upstreams.
