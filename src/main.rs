@@ -1,7 +1,13 @@
 //! The `tollgate` command line: parses flags and hands off to the library
 //! crates. Nothing here decides anything about requests.
 
+mod push;
 mod validate;
+
+// The proxy allocates per request on several threads; glibc's arena locks
+// showed up as contention under load, mimalloc's thread-local heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -58,12 +64,24 @@ enum Command {
         #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
         admin_listen: String,
     },
+    /// Run a demo upstream that answers every request with JSON describing it.
+    DemoUpstream {
+        #[arg(long, default_value = "127.0.0.1:9101")]
+        listen: String,
+        #[arg(long, default_value = "demo")]
+        name: String,
+    },
     /// Run the control-plane feed server.
     Cp {
+        /// Listen address.
         #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8005")]
         listen: String,
+        /// Where the current snapshot is persisted across restarts.
         #[arg(long, env = "TOLLGATE_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Largest snapshot a push may carry, in MiB (413 above).
+        #[arg(long, env = "TOLLGATE_MAX_SNAPSHOT_MB", default_value_t = 256)]
+        max_snapshot_mb: usize,
     },
     /// Push a snapshot to a control plane or a data plane's admin API.
     Push {
@@ -95,15 +113,16 @@ fn default_threads() -> usize {
 }
 
 fn run(args: RunArgs) -> Result<()> {
-    if args.control_plane.is_some() {
-        bail!("--control-plane is not available in this version; use --config or the admin API (POST /config)");
+    if args.control_plane.is_some() && args.config.is_some() {
+        bail!("--config and --control-plane are exclusive: a data plane takes its snapshot from one source");
     }
-    if let Some(dir) = &args.cache_dir {
-        tracing::warn!(dir = %dir.display(), "--cache-dir only applies with --control-plane; ignored");
+    if args.cache_dir.is_some() && args.control_plane.is_none() {
+        tracing::warn!("--cache-dir only applies with --control-plane; ignored");
     }
     tollgate_gateway::run(tollgate_gateway::RunOptions {
         config: args.config,
         control_plane: args.control_plane,
+        cache_dir: args.cache_dir,
         listen: args.listen,
         admin_listen: args.admin_listen,
         threads: args.threads.unwrap_or_else(default_threads),
@@ -127,12 +146,22 @@ fn demo(listen: String, admin_listen: String) -> Result<()> {
     tollgate_gateway::run(tollgate_gateway::RunOptions {
         config: Some(path),
         control_plane: None,
+        cache_dir: None,
         listen,
         admin_listen,
         threads: default_threads(),
         admin_token: None,
     })
     .map_err(anyhow::Error::from)
+}
+
+fn demo_upstream(listen: &str, name: &str) -> Result<()> {
+    let addr = tollgate_gateway::demo::spawn(listen, name)
+        .with_context(|| format!("listening on {listen}"))?;
+    eprintln!("demo upstream {name:?} on {addr}");
+    loop {
+        std::thread::park();
+    }
 }
 
 fn main() {
@@ -145,11 +174,27 @@ fn main() {
             Ok(false) => std::process::exit(1),
             Err(e) => Err(e),
         },
-        Command::Demo { listen, admin_listen } => demo(listen, admin_listen),
-        Command::Cp { .. } => Err(anyhow::anyhow!("`tollgate cp` (control-plane feed) is not available in this version")),
-        Command::Push { .. } => Err(anyhow::anyhow!(
-            "`tollgate push` is not available in this version; POST the file to the admin API's /config"
-        )),
+        Command::Demo {
+            listen,
+            admin_listen,
+        } => demo(listen, admin_listen),
+        Command::DemoUpstream { listen, name } => demo_upstream(&listen, &name),
+        Command::Cp {
+            listen,
+            data_dir,
+            max_snapshot_mb,
+        } => tollgate_controlplane::run(tollgate_controlplane::CpOptions {
+            listen,
+            data_dir,
+            max_body: max_snapshot_mb.saturating_mul(1024 * 1024),
+        })
+        .map_err(anyhow::Error::from),
+        Command::Push {
+            file,
+            to,
+            force,
+            token,
+        } => push::push(&file, &to, force, token.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

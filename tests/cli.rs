@@ -11,7 +11,11 @@ use support::BIN;
 fn validate(dir: &Path, yaml: &str) -> (i32, String) {
     let file = dir.join("snapshot.yaml");
     std::fs::write(&file, yaml).expect("write");
-    let out = Command::new(BIN).arg("validate").arg(&file).output().expect("run validate");
+    let out = Command::new(BIN)
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .expect("run validate");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -26,10 +30,17 @@ fn every_example_snapshot_in_config_is_valid() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).expect("config/") {
         let path = entry.expect("entry").path();
-        if !matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             continue;
         }
-        let out = Command::new(BIN).arg("validate").arg(&path).output().expect("validate");
+        let out = Command::new(BIN)
+            .arg("validate")
+            .arg(&path)
+            .output()
+            .expect("validate");
         assert!(
             out.status.success(),
             "{}: {}",
@@ -158,14 +169,23 @@ fn malformed_documents_are_refused() {
         ("services: []\n", "_format_version"),
         ("_format_version: \"2.1\"\n", "_format_version"),
         ("_format_version: \"3.0\"\nservices: 5\n", "services"),
-        ("{\"_format_version\": \"3.0\", \"apis\": [{\"name\": 1}]}", "apis[0]"),
+        (
+            "{\"_format_version\": \"3.0\", \"apis\": [{\"name\": 1}]}",
+            "apis[0]",
+        ),
     ];
     for (doc, needle) in cases {
         let (code, out) = validate(dir.path(), doc);
         assert_eq!(code, 1, "{doc:?}: {out}");
-        assert!(out.contains(needle), "{doc:?}: expected {needle:?} in {out}");
+        assert!(
+            out.contains(needle),
+            "{doc:?}: expected {needle:?} in {out}"
+        );
     }
-    let out = Command::new(BIN).args(["validate", "/nonexistent/snapshot.yaml"]).output().expect("run");
+    let out = Command::new(BIN)
+        .args(["validate", "/nonexistent/snapshot.yaml"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -200,7 +220,12 @@ fn run_refuses_to_start_on_an_invalid_snapshot() {
     let out = Command::new(BIN)
         .args(["run", "--config"])
         .arg(&file)
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
+        ])
         .output()
         .expect("run");
     assert!(!out.status.success());

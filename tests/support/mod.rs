@@ -285,7 +285,11 @@ pub fn raw(addr: &str, bytes: &[u8]) -> String {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string()
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The quickstart-like snapshot used by most tests, pointed at real upstreams.

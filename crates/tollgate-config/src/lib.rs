@@ -4,6 +4,7 @@
 //! Output is a [`Snapshot`] with references resolved to indices and plugin
 //! configs typed; `tollgate-core` compiles it into the runtime form.
 
+pub mod feed;
 pub mod limits;
 pub mod load;
 pub mod model;
@@ -11,6 +12,7 @@ pub mod openapi;
 pub mod operations;
 pub mod plugins;
 pub mod resolved;
+pub mod synth;
 mod validate;
 mod validate_access;
 mod validate_plugins;

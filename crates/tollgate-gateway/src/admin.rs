@@ -14,7 +14,7 @@ pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
 
 pub struct AdminApp {
     pub gw: Arc<Gateway>,
-    pub control_plane: Option<String>,
+    pub feed: Option<Arc<crate::feed::FeedStatus>>,
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
@@ -60,10 +60,14 @@ impl AdminApp {
                 "applications": c.applications, "credentials": c.credentials,
             },
             "warnings": l.snap.warnings,
-            "control_plane": {
-                "url": self.control_plane,
-                "connected": false,
-                "last_sync": Value::Null,
+            "control_plane": match &self.feed {
+                None => json!({"url": Value::Null, "connected": false, "last_sync": Value::Null}),
+                Some(f) => json!({
+                    "url": f.url,
+                    "connected": f.connected.load(std::sync::atomic::Ordering::Relaxed),
+                    "last_sync": f.last_sync.lock().unwrap_or_else(|p| p.into_inner())
+                        .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                }),
             },
         })
     }

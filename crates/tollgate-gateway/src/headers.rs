@@ -10,37 +10,27 @@ use tollgate_core::limiter::WindowState;
 use tollgate_core::request::{RateHeaders, RequestState};
 use tollgate_core::CompiledSnapshot;
 
-pub const X_ACE_OPERATION_ID: HeaderName = HeaderName::from_static("x-ace-operation-id");
-pub const X_ACE_PACKAGE: HeaderName = HeaderName::from_static("x-ace-package");
-pub const X_APPLICATION_NAME: HeaderName = HeaderName::from_static("x-application-name");
-pub const X_CREDENTIAL_IDENTIFIER: HeaderName = HeaderName::from_static("x-credential-identifier");
-pub const X_CONSUMER_USERNAME: HeaderName = HeaderName::from_static("x-consumer-username");
-pub const X_CONSUMER_ID: HeaderName = HeaderName::from_static("x-consumer-id");
-pub const X_CONSUMER_CUSTOM_ID: HeaderName = HeaderName::from_static("x-consumer-custom-id");
-pub const X_ANONYMOUS_CONSUMER: HeaderName = HeaderName::from_static("x-anonymous-consumer");
-pub const X_ACE_RATELIMIT_SCOPE: HeaderName = HeaderName::from_static("x-ace-ratelimit-scope");
-const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
-const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
-const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+pub const X_ACE_OPERATION_ID: &str = "x-ace-operation-id";
+pub const X_ACE_PACKAGE: &str = "x-ace-package";
+pub const X_APPLICATION_NAME: &str = "x-application-name";
+pub const X_CREDENTIAL_IDENTIFIER: &str = "x-credential-identifier";
+pub const X_CONSUMER_USERNAME: &str = "x-consumer-username";
+pub const X_CONSUMER_ID: &str = "x-consumer-id";
+pub const X_CONSUMER_CUSTOM_ID: &str = "x-consumer-custom-id";
+pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
+pub const X_ACE_RATELIMIT_SCOPE: &str = "x-ace-ratelimit-scope";
+const RATELIMIT_LIMIT: &str = "ratelimit-limit";
+const RATELIMIT_REMAINING: &str = "ratelimit-remaining";
+const RATELIMIT_RESET: &str = "ratelimit-reset";
 
-fn window_names(unit: Unit) -> (HeaderName, HeaderName) {
+// Names are passed to Pingora as lower-case `&'static str`: from a
+// `HeaderName` Pingora would allocate a title-cased copy per insert.
+fn window_names(unit: Unit) -> (&'static str, &'static str) {
     match unit {
-        Unit::Seconds => (
-            HeaderName::from_static("x-ratelimit-limit-second"),
-            HeaderName::from_static("x-ratelimit-remaining-second"),
-        ),
-        Unit::Minutes => (
-            HeaderName::from_static("x-ratelimit-limit-minute"),
-            HeaderName::from_static("x-ratelimit-remaining-minute"),
-        ),
-        Unit::Hours => (
-            HeaderName::from_static("x-ratelimit-limit-hour"),
-            HeaderName::from_static("x-ratelimit-remaining-hour"),
-        ),
-        Unit::Days => (
-            HeaderName::from_static("x-ratelimit-limit-day"),
-            HeaderName::from_static("x-ratelimit-remaining-day"),
-        ),
+        Unit::Seconds => ("x-ratelimit-limit-second", "x-ratelimit-remaining-second"),
+        Unit::Minutes => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
+        Unit::Hours => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
+        Unit::Days => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
     }
 }
 
@@ -112,7 +102,7 @@ pub fn set_identity(
     Ok(())
 }
 
-fn put_rate(headers: &mut dyn FnMut(HeaderName, HeaderValue), r: &RateHeaders) {
+fn put_rate(headers: &mut dyn FnMut(&'static str, HeaderValue), r: &RateHeaders) {
     let windows = r.outcome.windows.iter().flatten();
     for w in windows {
         let (limit, remaining) = window_names(w.unit);
@@ -130,7 +120,7 @@ fn put_rate(headers: &mut dyn FnMut(HeaderName, HeaderValue), r: &RateHeaders) {
     }
 }
 
-fn put_binding(headers: &mut dyn FnMut(HeaderName, HeaderValue), b: &WindowState) {
+fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowState) {
     headers(RATELIMIT_LIMIT, HeaderValue::from(b.limit));
     headers(RATELIMIT_REMAINING, HeaderValue::from(b.remaining));
     headers(RATELIMIT_RESET, HeaderValue::from(b.reset_secs));
@@ -138,7 +128,7 @@ fn put_binding(headers: &mut dyn FnMut(HeaderName, HeaderValue), b: &WindowState
 
 /// Adds the rate-limit headers of ACE and of the rate-limiting plugin.
 pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
-    let mut put = |n: HeaderName, v: HeaderValue| {
+    let mut put = |n: &'static str, v: HeaderValue| {
         // Values are digits or fixed tokens; insertion cannot fail.
         let _ = resp.insert_header(n, v);
     };

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod background;
 pub mod ctx;
 pub mod demo;
+pub mod feed;
 pub mod headers;
 pub mod metrics;
 pub mod observe;

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub plugin_duration: HistogramVec,
     /// Per-plugin histogram handles, resolved once instead of per request.
     plugin_timers: Vec<(&'static str, Histogram)>,
+    /// Per-decision counter handles, in `AceDecision::ALL` order.
+    decision_counters: Vec<IntCounter>,
 }
 
 /// Metric construction only fails on invalid names, which are fixed here.
@@ -116,7 +118,12 @@ impl Metrics {
             .iter()
             .map(|&n| (n, plugin_duration.with_label_values(&[n])))
             .collect();
+        let decision_counters = AceDecision::ALL
+            .iter()
+            .map(|d| ace_decisions.with_label_values(&[d.as_str()]))
+            .collect();
         Ok(Metrics {
+            decision_counters,
             plugin_timers,
             registry,
             http_requests,
@@ -130,6 +137,13 @@ impl Metrics {
             redis_errors,
             plugin_duration,
         })
+    }
+
+    /// Counts one ACE decision.
+    pub fn ace_decision(&self, d: AceDecision) {
+        if let Some(i) = AceDecision::ALL.iter().position(|x| *x == d) {
+            self.decision_counters[i].inc();
+        }
     }
 
     /// The access-phase histogram of a plugin.

@@ -3,6 +3,7 @@
 
 use crate::admin::AdminApp;
 use crate::background::{Evictor, FileWatcher};
+use crate::feed::{FeedOptions, FeedStatus};
 use crate::proxy::TollgateProxy;
 use crate::state::Gateway;
 use pingora::server::configuration::ServerConf;
@@ -10,13 +11,15 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub config: Option<PathBuf>,
     pub control_plane: Option<String>,
+    pub cache_dir: Option<PathBuf>,
     pub listen: String,
     pub admin_listen: String,
     pub threads: usize,
@@ -34,6 +37,8 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start the control-plane subscription: {0}")]
+    Feed(std::io::Error),
 }
 
 /// Checks that an address can be bound, so a busy port is a clear error at
@@ -70,11 +75,36 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             tracing::warn!("snapshot warning: {w}");
         }
         tracing::info!(hash = %applied.hash, file = %path.display(), "snapshot loaded");
+    } else if let Some(dir) = opts
+        .cache_dir
+        .as_deref()
+        .filter(|_| opts.control_plane.is_some())
+    {
+        if !crate::feed::boot_from_cache(&gw, dir) {
+            tracing::info!("no usable cached snapshot: serving the empty snapshot until the control plane answers");
+        }
     } else {
         tracing::info!("no --config: serving the empty snapshot until one is pushed");
     }
     probe(&opts.listen)?;
     probe(&opts.admin_listen)?;
+    let feed_status = opts.control_plane.as_ref().map(|url| {
+        Arc::new(FeedStatus {
+            url: url.clone(),
+            connected: AtomicBool::new(false),
+            last_sync: Mutex::new(None),
+        })
+    });
+    if let (Some(url), Some(status)) = (&opts.control_plane, &feed_status) {
+        let hostname = crate::feed::hostname();
+        let feed = FeedOptions {
+            url: url.clone(),
+            cache_dir: opts.cache_dir.clone(),
+            id: crate::feed::data_plane_id(&hostname, &opts.listen),
+            hostname,
+        };
+        crate::feed::spawn(gw.clone(), feed, status.clone()).map_err(StartError::Feed)?;
+    }
 
     let conf = ServerConf {
         threads: opts.threads.max(1),
@@ -92,7 +122,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         "tollgate admin".to_string(),
         AdminApp {
             gw: gw.clone(),
-            control_plane: opts.control_plane.clone(),
+            feed: feed_status,
         },
     );
     admin.add_tcp(&opts.admin_listen);

@@ -23,7 +23,12 @@ pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
                 Error::explain(ErrorType::ConnectNoRoute, "upstream host does not resolve")
             })?,
     };
-    let mut peer = HttpPeer::new(addr, svc.upstream.tls, svc.upstream.host.clone());
+    let sni = if svc.upstream.tls {
+        svc.upstream.host.clone()
+    } else {
+        String::new()
+    };
+    let mut peer = HttpPeer::new(addr, svc.upstream.tls, sni);
     peer.options.connection_timeout = Some(Duration::from_millis(svc.connect_timeout_ms));
     peer.options.read_timeout = Some(Duration::from_millis(svc.read_timeout_ms));
     peer.options.write_timeout = Some(Duration::from_millis(svc.write_timeout_ms));
@@ -63,7 +68,6 @@ pub fn rewrite(
             None => ip.to_string(),
         };
         req.insert_header("x-forwarded-for", forwarded)?;
-        req.insert_header("x-real-ip", ip.to_string())?;
     }
     ctx.upstream_start = Some(Instant::now());
     Ok(())

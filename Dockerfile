@@ -1,0 +1,30 @@
+# Multi-stage build: compile in the Rust image, run on slim Debian as a
+# non-root user. Mount a snapshot at /etc/tollgate/snapshot.yaml (watched:
+# edits apply without restart).
+#
+#   docker build -t tollgate .
+#   docker run -p 8000:8000 -p 8001:8001 -v $PWD/config/quickstart.yaml:/etc/tollgate/snapshot.yaml tollgate
+
+FROM rust:1-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake pkg-config libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --bin tollgate
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home tollgate \
+ && mkdir -p /etc/tollgate
+COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
+COPY config/quickstart.yaml /etc/tollgate/snapshot.yaml
+USER tollgate
+EXPOSE 8000 8001
+ENV TOLLGATE_CONFIG=/etc/tollgate/snapshot.yaml \
+    TOLLGATE_LISTEN=0.0.0.0:8000 \
+    TOLLGATE_ADMIN_LISTEN=0.0.0.0:8001
+ENTRYPOINT ["tollgate"]
+CMD ["run"]

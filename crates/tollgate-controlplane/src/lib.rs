@@ -1,0 +1,69 @@
+//! `tollgate cp`: the control-plane feed. It holds the current snapshot,
+//! validates pushes with the same code as the data planes, refuses breaking
+//! pushes unless forced, versions and persists snapshots, and serves them to
+//! subscribed data planes over a long-poll (docs/control-plane.md).
+
+pub mod registry;
+pub mod server;
+pub mod store;
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::listening::Service;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct CpOptions {
+    pub listen: String,
+    pub data_dir: Option<PathBuf>,
+    /// Largest snapshot accepted by a push, in bytes (413 above).
+    pub max_body: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CpError {
+    #[error("cannot open the data directory: {0}")]
+    Store(std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub fn run(opts: CpOptions) -> Result<(), CpError> {
+    let store = Arc::new(store::Store::open(opts.data_dir.clone()).map_err(CpError::Store)?);
+    match store.current() {
+        Some(c) => {
+            tracing::info!(version = c.version, hash = %c.hash, "serving the persisted snapshot")
+        }
+        None => tracing::info!("no snapshot yet; waiting for a push"),
+    }
+    std::net::TcpListener::bind(&opts.listen)
+        .map(drop)
+        .map_err(|source| CpError::Listen {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let conf = ServerConf {
+        threads: 2,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut svc = Service::new(
+        "tollgate control plane".to_string(),
+        server::ControlPlane {
+            store,
+            registry: registry::Registry::default(),
+            max_body: opts.max_body,
+        },
+    );
+    svc.add_tcp(&opts.listen);
+    server.add_service(svc);
+    tracing::info!(listen = %opts.listen, "control plane running");
+    server.run_forever()
+}

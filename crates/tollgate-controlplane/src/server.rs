@@ -1,0 +1,188 @@
+//! The control plane's HTTP API (contract §7) and the subscribe long-poll.
+
+use crate::registry::Registry;
+use crate::store::{PushError, Store};
+use async_trait::async_trait;
+use http::{Method, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tollgate_config::feed::{self, Report};
+
+pub struct ControlPlane {
+    pub store: Arc<Store>,
+    pub registry: Registry,
+    pub max_body: usize,
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("content-length", bytes.len())
+        .body(bytes)
+        .unwrap_or_default()
+}
+
+fn message(status: StatusCode, msg: &str) -> Response<Vec<u8>> {
+    json_response(status, &json!({ "message": msg }))
+}
+
+async fn read_body(s: &mut ServerSession, limit: usize) -> Result<Vec<u8>, Response<Vec<u8>>> {
+    let mut body = Vec::new();
+    loop {
+        match s.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(message(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        &format!("snapshot larger than the {limit} byte limit"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(message(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read body: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+impl ControlPlane {
+    async fn push(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let force = s
+            .req_header()
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p == "force=true" || p == "force=1"));
+        let body = match read_body(s, self.max_body).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        };
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || store.push(body, force)).await;
+        match result {
+            Ok(Ok(stored)) => {
+                tracing::info!(version = stored.version, hash = %stored.hash, "snapshot pushed");
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({"version": stored.version, "hash": stored.hash}),
+                )
+            }
+            Ok(Err(PushError::Invalid(errors))) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"message": format!("invalid snapshot: {} error(s)", errors.0.len()), "errors": errors.0}),
+            ),
+            Ok(Err(PushError::Breaking(removed))) => json_response(
+                StatusCode::CONFLICT,
+                &json!({
+                    "message": format!("the snapshot removes {} existing operation(s); push with ?force=true to accept", removed.len()),
+                    "removed_operations": removed,
+                }),
+            ),
+            Ok(Err(e @ PushError::Persist(_))) => {
+                tracing::error!("{e}");
+                message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+            }
+            Err(e) => message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("push failed: {e}"),
+            ),
+        }
+    }
+
+    fn get_config(&self) -> Response<Vec<u8>> {
+        match self.store.current() {
+            None => message(StatusCode::NOT_FOUND, "no snapshot has been pushed yet"),
+            Some(c) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "version": c.version,
+                    "hash": c.hash,
+                    "config": String::from_utf8_lossy(&c.bytes),
+                }),
+            ),
+        }
+    }
+
+    async fn subscribe(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let report = match Report::from_query(s.req_header().uri.query().unwrap_or("")) {
+            Ok(r) => r,
+            Err(e) => return message(StatusCode::BAD_REQUEST, &e),
+        };
+        let gzip_ok = s
+            .req_header()
+            .headers
+            .get(http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("gzip"));
+        self.registry.poll(&report);
+        let mut rx = self.store.subscribe();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(report.wait);
+        let answer = loop {
+            if let Some(cur) = self.store.current() {
+                if cur.version > report.seen {
+                    break Some(cur);
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => break None,
+            }
+        };
+        self.registry.done(&report.id);
+        let Some(cur) = answer else {
+            return Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Vec::new())
+                .unwrap_or_default();
+        };
+        let (body, encoding) = if gzip_ok {
+            (cur.gzipped.clone(), Some("gzip"))
+        } else {
+            (cur.bytes.clone(), None)
+        };
+        let mut b = Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", body.len())
+            .header(feed::VERSION_HEADER, cur.version)
+            .header(feed::HASH_HEADER, cur.hash.as_str());
+        if let Some(enc) = encoding {
+            b = b.header("content-encoding", enc);
+        }
+        b.body(body).unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl ServeHttp for ControlPlane {
+    async fn response(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let method = s.req_header().method.clone();
+        let path = s.req_header().uri.path().to_string();
+        match (method, path.as_str()) {
+            (Method::POST, feed::CONFIG_PATH) => self.push(s).await,
+            (Method::GET, feed::CONFIG_PATH) => self.get_config(),
+            (Method::GET, feed::DATA_PLANES_PATH) => {
+                let cur = self.store.current();
+                let list = self
+                    .registry
+                    .list(cur.as_ref().map(|c| (c.version, c.hash.as_str())));
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(list).unwrap_or(Value::Null),
+                )
+            }
+            (Method::GET, feed::SUBSCRIBE_PATH) => self.subscribe(s).await,
+            (Method::GET, "/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+            _ => message(StatusCode::NOT_FOUND, "Not found"),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The data plane's side of the control-plane feed: boot from the local cache,
+//! then long-poll the control plane, apply each new snapshot, cache it, and
+//! report back. Runs on its own thread; the running snapshot is never dropped
+//! because the control plane is gone or sends something unusable.
+
+use crate::state::Gateway;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use tollgate_config::feed::{self, Report};
+
+/// Largest snapshot accepted from the control plane.
+const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
+
+/// What `/status` shows about the control plane.
+pub struct FeedStatus {
+    pub url: String,
+    pub connected: AtomicBool,
+    pub last_sync: Mutex<Option<SystemTime>>,
+}
+
+pub struct FeedOptions {
+    pub url: String,
+    pub cache_dir: Option<PathBuf>,
+    pub id: String,
+    pub hostname: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheMeta {
+    version: Option<u64>,
+    hash: String,
+}
+
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(tmp, dir.join(name))
+}
+
+/// Writes an applied snapshot to the cache; failures are logged, never fatal.
+fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str) {
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|_| write_atomic(dir, "snapshot", bytes))
+        .and_then(|_| {
+            let meta = serde_json::to_vec(&CacheMeta {
+                version,
+                hash: hash.to_string(),
+            })
+            .unwrap_or_default();
+            write_atomic(dir, "snapshot.meta.json", &meta)
+        });
+    if let Err(e) = result {
+        tracing::warn!(dir = %dir.display(), "cannot write the snapshot cache (still serving): {e}");
+    }
+}
+
+/// Applies the cached snapshot, if any. Returns whether one was applied.
+pub fn boot_from_cache(gw: &Gateway, dir: &Path) -> bool {
+    let (Ok(bytes), Ok(meta)) = (
+        std::fs::read(dir.join("snapshot")),
+        std::fs::read(dir.join("snapshot.meta.json")),
+    ) else {
+        return false;
+    };
+    let version = serde_json::from_slice::<CacheMeta>(&meta)
+        .ok()
+        .and_then(|m| m.version);
+    match gw.apply_bytes(&bytes, None, version) {
+        Ok(a) => {
+            tracing::info!(hash = %a.hash, version = ?version, "serving the cached snapshot");
+            true
+        }
+        Err(e) => {
+            tracing::warn!("cached snapshot is unusable, ignoring it: {e}");
+            false
+        }
+    }
+}
+
+/// Exponential backoff from 100 ms to 30 s with ±50 % jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << attempt.min(9)).min(30_000);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(base / 2 + nanos % base.max(1))
+}
+
+enum Poll {
+    Snapshot { bytes: Vec<u8>, version: u64 },
+    NoChange,
+}
+
+fn poll(agent: &ureq::Agent, url: &str, report: &Report) -> Result<Poll, String> {
+    let full = format!(
+        "{}{}?{}",
+        url.trim_end_matches('/'),
+        feed::SUBSCRIBE_PATH,
+        report.to_query()
+    );
+    let resp = agent.get(&full).call().map_err(|e| e.to_string())?;
+    match resp.status() {
+        204 => Ok(Poll::NoChange),
+        200 => {
+            let version = resp
+                .header(feed::VERSION_HEADER)
+                .and_then(|v| v.parse().ok())
+                .ok_or("answer without a version header")?;
+            let mut bytes = Vec::new();
+            resp.into_reader()
+                .take(MAX_SNAPSHOT_BYTES)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("reading the snapshot: {e}"))?;
+            Ok(Poll::Snapshot { bytes, version })
+        }
+        s => Err(format!("unexpected status {s}")),
+    }
+}
+
+/// Starts the subscription thread.
+pub fn spawn(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("tollgate-feed".into())
+        .spawn(move || run(gw, opts, status))
+        .map(drop)
+}
+
+fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout_read(Duration::from_secs(feed::MAX_WAIT_SECS + 15))
+        .build();
+    let mut seen = gw.current().version.unwrap_or(0);
+    let mut error: Option<String> = None;
+    let mut failures = 0u32;
+    loop {
+        let cur = gw.current();
+        let report = Report {
+            id: opts.id.clone(),
+            hostname: opts.hostname.clone(),
+            hash: cur.snap.hash.clone(),
+            version: cur.version,
+            seen,
+            error: error.clone(),
+            wait: feed::MAX_WAIT_SECS,
+        };
+        drop(cur);
+        match poll(&agent, &opts.url, &report) {
+            Ok(p) => {
+                if failures > 0 {
+                    tracing::info!(url = %opts.url, "control plane reachable again");
+                }
+                failures = 0;
+                status.connected.store(true, Ordering::Relaxed);
+                if let Poll::Snapshot { bytes, version } = p {
+                    seen = version;
+                    match gw.apply_bytes(&bytes, None, Some(version)) {
+                        Ok(a) => {
+                            tracing::info!(version, hash = %a.hash, "snapshot from the control plane applied");
+                            error = None;
+                            *status.last_sync.lock().unwrap_or_else(|p| p.into_inner()) =
+                                Some(SystemTime::now());
+                            if let Some(dir) = &opts.cache_dir {
+                                cache(dir, &bytes, Some(version), &a.hash);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(version, "snapshot from the control plane refused; still serving the previous one: {e}");
+                            error = Some(
+                                e.0.iter()
+                                    .map(|e| e.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            );
+                        }
+                    }
+                } else {
+                    *status.last_sync.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(SystemTime::now());
+                }
+            }
+            Err(e) => {
+                status.connected.store(false, Ordering::Relaxed);
+                if failures == 0 {
+                    tracing::warn!(url = %opts.url, "control plane unreachable, retrying with backoff: {e}");
+                }
+                let wait = backoff(failures);
+                failures = failures.saturating_add(1);
+                std::thread::sleep(wait);
+            }
+        }
+    }
+}
+
+/// A stable id for this data plane: host name and listen address.
+pub fn data_plane_id(hostname: &str, listen: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("{hostname}\0{listen}").as_bytes());
+    hex::encode(&d[..8])
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -1,0 +1,25 @@
+//! Writes a synthetic snapshot of a chosen size to stdout, for load and scale
+//! runs: `cargo run --release --example gen_snapshot -- [APPS] [CREDS_PER_APP] [APIS] [OPS_PER_API] [PACKAGES]`.
+//! Keys are `key-<app>-<n>`; operations are `GET /api<a>/res<o>[/{id}]`.
+
+use tollgate_config::synth::{generate, SynthParams};
+
+fn arg(i: usize, default: usize) -> usize {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let d = SynthParams::default();
+    let p = SynthParams {
+        applications: arg(1, d.applications),
+        credentials_per_app: arg(2, d.credentials_per_app),
+        apis: arg(3, d.apis),
+        ops_per_api: arg(4, d.ops_per_api),
+        packages: arg(5, d.packages),
+        ..d
+    };
+    print!("{}", generate(&p));
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the system packages a fresh Debian machine lacks for building and
+# testing tollgate: cmake and a C toolchain (Pingora), pkg-config and OpenSSL
+# headers (upstream TLS). Extra package names may be passed as arguments.
+set -euo pipefail
+need=()
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v cc >/dev/null || need+=(build-essential)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+for p in "$@"; do
+  command -v "$p" >/dev/null || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
