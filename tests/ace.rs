@@ -47,7 +47,9 @@ fn allowed_request_carries_identity_and_spoofed_headers_are_removed() {
 #[test]
 fn credential_is_found_in_any_declared_header_or_query_parameter() {
     let gw = gateway("");
-    let cases: &[(&str, &[(&str, &str)], u16, &str)] = &[
+    // (path, headers, status, message)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: &[Case] = &[
         ("/flights", &[], 401, "No API key found in request"),
         ("/flights", &[("apikey", "wrong")], 401, "Unauthorized"),
         ("/flights", &[("x-api-key", "fb-key")], 200, ""),

@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let ok: &[(&str, Option<Vec<(u64, Unit)>>)] = &[
+        type Expected = Option<Vec<(u64, Unit)>>;
+        let ok: &[(&str, Expected)] = &[
             ("null", None),
             (
                 "{limit: 5, duration: seconds}",

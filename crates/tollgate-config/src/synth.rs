@@ -34,7 +34,7 @@ impl Default for SynthParams {
 
 /// Path of operation `o` of API `a`: half static, half with a parameter.
 pub fn op_path(a: usize, o: usize) -> String {
-    if o % 2 == 0 {
+    if o.is_multiple_of(2) {
         format!("/api{a}/res{o}")
     } else {
         format!("/api{a}/res{o}/{{id}}")

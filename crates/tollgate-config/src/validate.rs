@@ -295,6 +295,9 @@ fn consumers(ctx: &mut Ctx, raw: &[(usize, model::Consumer)]) -> Vec<ConsumerSpe
     out
 }
 
+/// A plugin name with its scope (service, route, consumer): configured once at most.
+type PluginScope = (String, Option<usize>, Option<RouteRef>, Option<usize>);
+
 fn plugins(
     ctx: &mut Ctx,
     raw: &RawSnapshot,
@@ -317,8 +320,7 @@ fn plugins(
             });
         }
     }
-    let mut seen: HashSet<(String, Option<usize>, Option<RouteRef>, Option<usize>)> =
-        HashSet::new();
+    let mut seen: HashSet<PluginScope> = HashSet::new();
     let mut out = Vec::new();
     for (i, p) in &raw.plugins {
         let at = format!("plugins[{i}]");

@@ -1,5 +1,5 @@
-//! Router lookup and the full ACE decision (match + credential + entitlement
-//! + limiter) on a synthetic snapshot of 10,000 operations and 100,000
+//! Router lookup and the full ACE decision (match, credential, entitlement,
+//! limiter) on a synthetic snapshot of 10,000 operations and 100,000
 //! credentials. Run: `cargo bench -p tollgate-core --bench decision`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};

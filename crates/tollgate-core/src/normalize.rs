@@ -142,9 +142,7 @@ fn slow(bytes: &[u8]) -> Result<String, PathError> {
         // Only ASCII bytes reach here (checked in is_normal), so this is valid UTF-8.
         s.push_str(std::str::from_utf8(seg).map_err(|_| PathError::BadByte)?);
     }
-    if s.is_empty() {
-        s.push('/');
-    } else if trailing || dir_end {
+    if s.is_empty() || trailing || dir_end {
         s.push('/');
     }
     Ok(s)
