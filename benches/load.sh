@@ -80,7 +80,7 @@ http {
 }
 EOF
 
-"$BIN" demo-upstream --listen "$UP" --name bench 2>/dev/null & PIDS+=($!)
+"$BIN" demo-upstream --listen "$UP" --name bench --fixed 2>/dev/null & PIDS+=($!)
 TOLLGATE_LOG=warn "$BIN" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19000 --admin-listen 127.0.0.1:19001 --threads "$THREADS" & PIDS+=($!)
 TOLLGATE_LOG=warn "$BIN" run --config "$WORK/noplugins.yaml" --listen 127.0.0.1:19010 --admin-listen 127.0.0.1:19011 --threads "$THREADS" & PIDS+=($!)
 "$BARE" 127.0.0.1:19020 "$UP" "$THREADS" 2>/dev/null & PIDS+=($!)

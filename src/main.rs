@@ -70,6 +70,9 @@ enum Command {
         listen: String,
         #[arg(long, default_value = "demo")]
         name: String,
+        /// Answer `{"ok":true}` to everything instead of describing the request.
+        #[arg(long)]
+        fixed: bool,
     },
     /// Run the control-plane feed server.
     Cp {
@@ -155,8 +158,10 @@ fn demo(listen: String, admin_listen: String) -> Result<()> {
     .map_err(anyhow::Error::from)
 }
 
-fn demo_upstream(listen: &str, name: &str) -> Result<()> {
-    let addr = tollgate_gateway::demo::spawn(listen, name)
+fn demo_upstream(listen: &str, name: &str, fixed: bool) -> Result<()> {
+    use tollgate_gateway::demo::Mode;
+    let mode = if fixed { Mode::Fixed } else { Mode::Echo };
+    let addr = tollgate_gateway::demo::spawn_with(listen, name, mode)
         .with_context(|| format!("listening on {listen}"))?;
     eprintln!("demo upstream {name:?} on {addr}");
     loop {
@@ -178,7 +183,11 @@ fn main() {
             listen,
             admin_listen,
         } => demo(listen, admin_listen),
-        Command::DemoUpstream { listen, name } => demo_upstream(&listen, &name),
+        Command::DemoUpstream {
+            listen,
+            name,
+            fixed,
+        } => demo_upstream(&listen, &name, fixed),
         Command::Cp {
             listen,
             data_dir,

@@ -92,7 +92,7 @@ pub(crate) fn validate(
         strategies: &strategy_names,
         consumers,
     };
-    let mut seen_creds: HashMap<[u8; 32], String> = HashMap::new();
+    let mut seen_creds: HashMap<[u8; 32], usize> = HashMap::new();
     let applications = raw
         .applications
         .iter()
@@ -349,7 +349,7 @@ fn application(
     i: usize,
     a: &model::Application,
     names: &Names,
-    seen: &mut HashMap<[u8; 32], String>,
+    seen: &mut HashMap<[u8; 32], usize>,
 ) -> ApplicationSpec {
     let at = format!("applications[{i}]");
     let strategy = ctx
@@ -366,14 +366,15 @@ fn application(
         .and_then(|c| ctx.resolve(names.consumers, c, "consumer", format!("{at}.consumer")));
     let mut credentials = Vec::with_capacity(a.credentials.len());
     for (k, c) in a.credentials.iter().enumerate() {
-        let cat = format!("{at}.credentials[{k}]");
+        // Locations are formatted only on error: a snapshot may carry millions of credentials.
+        let cat = || format!("{at}.credentials[{k}]");
         let hash = match (&c.key, &c.key_sha256) {
             (Some(key), None) if !key.is_empty() => {
                 let d: [u8; 32] = Sha256::digest(key.as_bytes()).into();
                 d
             }
             (Some(_), None) => {
-                ctx.err(format!("{cat}.key"), "must not be empty");
+                ctx.err(format!("{}.key", cat()), "must not be empty");
                 continue;
             }
             (None, Some(h)) => match hex::decode(h)
@@ -383,25 +384,30 @@ fn application(
                 Some(d) => d,
                 None => {
                     ctx.err(
-                        format!("{cat}.key_sha256"),
+                        format!("{}.key_sha256", cat()),
                         "must be 64 hex characters (a SHA-256 digest)",
                     );
                     continue;
                 }
             },
             _ => {
-                ctx.err(&cat, "set exactly one of key or key_sha256");
+                ctx.err(cat(), "set exactly one of key or key_sha256");
                 continue;
             }
         };
-        if let Some(other) = seen.get(&hash) {
-            ctx.err(
-                &cat,
-                format!("this credential is already used by application {other:?}"),
-            );
-            continue;
+        match seen.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(other) => {
+                let other = *other.get();
+                ctx.err(
+                    cat(),
+                    format!("this credential is already used by applications[{other}]"),
+                );
+                continue;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
         }
-        seen.insert(hash, a.name.clone());
         credentials.push(CredentialSpec {
             sha256: hash,
             plain: c.key.clone(),

@@ -8,9 +8,26 @@ use tokio::net::{TcpListener, TcpStream};
 
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Binds `addr` and serves in a background thread with its own runtime.
+/// What the upstream answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// JSON describing the request (method, path, headers).
+    Echo,
+    /// A fixed small body whatever the request, so load runs compare proxies
+    /// without the upstream's work depending on the headers a proxy adds.
+    Fixed,
+}
+
+const FIXED_BODY: &[u8] = b"{\"ok\":true}";
+
+/// Binds `addr` and serves echo responses in a background thread.
 /// Returns the bound address (use port 0 for an ephemeral one).
 pub fn spawn(addr: &str, name: &str) -> std::io::Result<SocketAddr> {
+    spawn_with(addr, name, Mode::Echo)
+}
+
+/// Like [`spawn`], with a choice of response.
+pub fn spawn_with(addr: &str, name: &str, mode: Mode) -> std::io::Result<SocketAddr> {
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
@@ -36,25 +53,25 @@ pub fn spawn(addr: &str, name: &str) -> std::io::Result<SocketAddr> {
                         return;
                     }
                 };
-                serve(listener, name).await;
+                serve(listener, name, mode).await;
             });
         })?;
     Ok(local)
 }
 
-async fn serve(listener: TcpListener, name: String) {
+async fn serve(listener: TcpListener, name: String, mode: Mode) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let name = name.clone();
         tokio::spawn(async move {
-            let _ = connection(stream, &name).await;
+            let _ = connection(stream, &name, mode).await;
         });
     }
 }
 
-async fn connection(mut stream: TcpStream, name: &str) -> std::io::Result<()> {
+async fn connection(mut stream: TcpStream, name: &str, mode: Mode) -> std::io::Result<()> {
     let _ = stream.set_nodelay(true);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
@@ -80,7 +97,11 @@ async fn connection(mut stream: TcpStream, name: &str) -> std::io::Result<()> {
                         h.name.eq_ignore_ascii_case("connection")
                             && h.value.eq_ignore_ascii_case(b"close")
                     });
-                    break (n, describe(name, &req), !close, body_len);
+                    let response = match mode {
+                        Mode::Echo => describe(name, &req),
+                        Mode::Fixed => FIXED_BODY.to_vec(),
+                    };
+                    break (n, response, !close, body_len);
                 }
                 Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
                     let mut chunk = [0u8; 4096];

@@ -1,0 +1,342 @@
+//! Contract §7 with real processes: one `tollgate cp`, several `tollgate run
+//! --control-plane` data planes, and `tollgate push`, on ephemeral ports and
+//! temp dirs. Covers propagation and its latency, the data-plane list,
+//! refusals, `--force`, control-plane death and restart, restart from cache.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::{get, request, snapshot, upstream, Gateway, BIN};
+
+struct ControlPlane {
+    child: Child,
+    url: String,
+}
+
+impl ControlPlane {
+    fn start(port: u16, data_dir: &Path, extra: &[&str]) -> ControlPlane {
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(BIN)
+            .args(["cp", "--listen", &listen, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cp");
+        let url = format!("http://{listen}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while get(&format!("{url}/health"), &[]).map(|r| r.status) != Ok(200) {
+            assert!(Instant::now() < deadline, "control plane did not start");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        ControlPlane { child, url }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn data_plane(cp_url: &str, cache: &Path) -> Gateway {
+    let cache = cache.display().to_string();
+    Gateway::start_empty(&["--control-plane", cp_url, "--cache-dir", &cache])
+}
+
+fn push(file: &Path, to: &str, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("push")
+        .arg(file)
+        .args(["--to", to])
+        .args(extra)
+        .output()
+        .expect("push")
+}
+
+fn version(gw: &Gateway) -> Option<u64> {
+    gw.status()["config_version"].as_u64()
+}
+
+/// Waits until every data plane runs `v`; returns how long that took.
+fn wait_version(dps: &[&Gateway], v: u64, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if dps.iter().all(|d| version(d) == Some(v)) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "data planes did not reach version {v} within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p
+}
+
+#[test]
+fn pushes_reach_every_data_plane_within_a_second_and_are_listed() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let dp1 = data_plane(&cp.url, &tmp.path().join("c1"));
+    let dp2 = data_plane(&cp.url, &tmp.path().join("c2"));
+    assert_eq!(
+        dp1.get("/flights", &[]).status,
+        404,
+        "empty until the first push"
+    );
+
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    let file = write(tmp.path(), "v1.yaml", &yaml);
+    let out = push(&file, &cp.url, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("version 1"));
+    let took = wait_version(&[&dp1, &dp2], 1, Duration::from_secs(1));
+    eprintln!("propagation to 2 data planes: {took:?}");
+    assert_eq!(dp2.get("/flights", &[("apikey", "fb-key")]).status, 200);
+
+    // A second push, timed from the push command's start.
+    let file2 = write(
+        tmp.path(),
+        "v2.yaml",
+        &yaml
+            .replace("username: mapped", "username: mapped2")
+            .replace("consumer: mapped", "consumer: mapped2"),
+    );
+    let start = Instant::now();
+    assert!(push(&file2, &cp.url, &[]).status.success());
+    wait_version(&[&dp1, &dp2], 2, Duration::from_secs(1));
+    eprintln!("push + propagation of version 2: {:?}", start.elapsed());
+
+    let cfg = get(&format!("{}/v1/config", cp.url), &[])
+        .expect("config")
+        .json();
+    assert_eq!(cfg["version"], 2);
+    assert_eq!(cfg["hash"], dp1.status()["config_hash"]);
+    // Each data plane reports its new version on its next poll, right after applying.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let list = loop {
+        let list = get(&format!("{}/v1/data-planes", cp.url), &[])
+            .expect("list")
+            .json();
+        let synced = list
+            .as_array()
+            .is_some_and(|l| l.len() == 2 && l.iter().all(|d| d["config_version"] == 2));
+        if synced || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 2, "{list:?}");
+    for dp in list {
+        assert_eq!(dp["config_version"], 2, "{dp}");
+        assert_eq!(dp["status"], "in_sync", "{dp}");
+        for key in ["id", "hostname", "config_hash", "last_seen"] {
+            assert!(dp[key].is_string(), "{key} in {dp}");
+        }
+    }
+    let status = dp1.status();
+    assert_eq!(status["control_plane"]["url"], cp.url.as_str());
+    assert_eq!(status["control_plane"]["connected"], true);
+    assert!(status["control_plane"]["last_sync"].is_string());
+}
+
+#[test]
+fn invalid_and_breaking_pushes_are_refused_unless_forced() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let dp = data_plane(&cp.url, &tmp.path().join("c"));
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+
+    let bad = write(
+        tmp.path(),
+        "bad.yaml",
+        &yaml.replace("api_package: partners }", "api_package: ghost }"),
+    );
+    let out = push(&bad, &cp.url, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("applications[1].registrations[0].api_package"),
+        "{err}"
+    );
+
+    let breaking = yaml.replace("      - { method: POST, path: /billing, id: create-invoice }\n", "").replace(
+        "    rate_limiting_config: [{ limit: 100, duration: seconds }, { limit: 4, duration: minutes }]\n    operations:\n      - { api: billing, method: POST, path: /billing }\n",
+        "    operations: []\n",
+    );
+    let breaking = write(tmp.path(), "breaking.yaml", &breaking);
+    let out = push(&breaking, &cp.url, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("billing POST /billing"), "{err}");
+    let r = request(
+        "POST",
+        &format!("{}/v1/config", cp.url),
+        &[],
+        Some(std::fs::read(&breaking).expect("read").as_slice()),
+    )
+    .expect("post");
+    assert_eq!(r.status, 409);
+    assert_eq!(r.json()["removed_operations"][0], "billing POST /billing");
+    assert_eq!(
+        get(&format!("{}/v1/config", cp.url), &[])
+            .expect("get")
+            .json()["version"],
+        1
+    );
+
+    let out = push(&breaking, &cp.url, &["--force"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_version(&[&dp], 2, Duration::from_secs(2));
+}
+
+#[test]
+fn data_planes_keep_serving_without_the_control_plane_and_resync_after_restart() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = support::free_port();
+    let data = tmp.path().join("cp");
+    let mut cp = ControlPlane::start(port, &data, &[]);
+    let dp = data_plane(&cp.url, &tmp.path().join("c"));
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+
+    cp.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dp.status()["control_plane"]["connected"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "data plane did not notice the control plane going away"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        dp.get("/flights", &[("apikey", "fb-key")]).status,
+        200,
+        "still serving"
+    );
+    assert_eq!(version(&dp), Some(1));
+
+    // Restarted with the same data dir: same snapshot and version, then new pushes flow again.
+    let cp2 = ControlPlane::start(port, &data, &[]);
+    assert_eq!(
+        get(&format!("{}/v1/config", cp2.url), &[])
+            .expect("get")
+            .json()["version"],
+        1
+    );
+    let v2 = yaml
+        .replace("username: mapped", "username: mapped2")
+        .replace("consumer: mapped", "consumer: mapped2");
+    assert!(push(&write(tmp.path(), "b.yaml", &v2), &cp2.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 2, Duration::from_secs(15));
+}
+
+#[test]
+fn data_plane_restarts_from_its_cache_when_the_control_plane_is_down() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = support::free_port();
+    let mut cp = ControlPlane::start(port, &tmp.path().join("cp"), &[]);
+    let cache = tmp.path().join("cache");
+    let dp = data_plane(&cp.url, &cache);
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let hash = dp.status()["config_hash"].clone();
+    // The cache is written right after the snapshot is applied.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cache.join("snapshot.meta.json").exists() {
+        assert!(Instant::now() < deadline, "cache not written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(dp);
+    cp.kill();
+
+    let dp = data_plane(&cp.url, &cache);
+    assert_eq!(version(&dp), Some(1), "{}", dp.log());
+    assert_eq!(dp.status()["config_hash"], hash);
+    assert_eq!(dp.get("/flights", &[("apikey", "fb-key")]).status, 200);
+
+    // No cache and no control plane: the empty snapshot, until the control plane is back.
+    let fresh = data_plane(&cp.url, &tmp.path().join("empty-cache"));
+    assert_eq!(fresh.get("/flights", &[]).status, 404);
+    let _cp2 = ControlPlane::start(port, &tmp.path().join("cp"), &[]);
+    wait_version(&[&fresh], 1, Duration::from_secs(15));
+    assert_eq!(fresh.get("/flights", &[("apikey", "fb-key")]).status, 200);
+}
+
+#[test]
+fn push_works_against_a_data_plane_admin_api_and_limits_body_size() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gw = Gateway::start_empty(&["--admin-token", "t0ken"]);
+    let file = write(
+        tmp.path(),
+        "a.yaml",
+        &snapshot(upstream("billing"), upstream("flights"), ""),
+    );
+    let admin = format!("http://{}", gw.admin);
+    let out = push(&file, &admin, &["--token", "t0ken"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(gw.get("/flights", &[("apikey", "fb-key")]).status, 200);
+    assert_eq!(
+        push(&file, &admin, &["--token", "wrong"]).status.code(),
+        Some(1)
+    );
+
+    let cp = ControlPlane::start(
+        support::free_port(),
+        &tmp.path().join("cp"),
+        &["--max-snapshot-mb", "1"],
+    );
+    let big = vec![b'#'; 2 * 1024 * 1024];
+    let r = request("POST", &format!("{}/v1/config", cp.url), &[], Some(&big));
+    match r {
+        Ok(r) => assert_eq!(r.status, 413),
+        Err(e) => assert!(
+            e.contains("Connection") || e.contains("reset") || e.contains("broken"),
+            "{e}"
+        ),
+    }
+}
