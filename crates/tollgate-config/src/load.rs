@@ -60,9 +60,21 @@ pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, Con
         return Err(one("document is empty".to_string()));
     }
     let mut errors = Vec::new();
-    // JSON is parsed by serde_json: several times faster than the YAML parser
-    // on large snapshots (control-plane pushes with a million credentials).
-    let raw = if text.trim_start().starts_with('{') {
+    let is_json = text.trim_start().starts_with('{');
+    // Fast path: a well-formed document deserializes straight into the model,
+    // without building a value tree first. Only when that fails is the
+    // document walked entity by entity, to locate every error.
+    let typed = if is_json {
+        serde_json::from_str::<TypedDoc>(text).ok()
+    } else {
+        serde_yaml::from_str::<TypedDoc>(text).ok()
+    };
+    if let Some(doc) = typed.filter(|d| format_ok(d.format_version.as_ref())) {
+        let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
+        return crate::validate::validate(doc.into_raw(), bytes, base_dir.as_deref(), errors);
+    }
+    // JSON is parsed by serde_json: several times faster than the YAML parser.
+    let raw = if is_json {
         let root: serde_json::Value =
             serde_json::from_str(text).map_err(|e| one(format!("not valid JSON: {e}")))?;
         split(&root, &mut errors)
@@ -73,6 +85,51 @@ pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, Con
     };
     let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
     crate::validate::validate(raw, bytes, base_dir.as_deref(), errors)
+}
+
+/// The whole document in one typed pass (the fast path).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypedDoc {
+    #[serde(rename = "_format_version")]
+    format_version: Option<serde_yaml::Value>,
+    #[serde(default)]
+    services: Vec<model::Service>,
+    #[serde(default)]
+    consumers: Vec<model::Consumer>,
+    #[serde(default)]
+    plugins: Vec<model::PluginEntry>,
+    #[serde(default)]
+    apis: Vec<model::Api>,
+    #[serde(default)]
+    auth_strategies: Vec<model::AuthStrategy>,
+    #[serde(default)]
+    api_packages: Vec<model::ApiPackage>,
+    #[serde(default)]
+    applications: Vec<model::Application>,
+}
+
+fn indexed<T>(v: Vec<T>) -> Vec<(usize, T)> {
+    v.into_iter().enumerate().collect()
+}
+
+impl TypedDoc {
+    fn into_raw(self) -> RawSnapshot {
+        RawSnapshot {
+            services: indexed(self.services),
+            consumers: indexed(self.consumers),
+            plugins: indexed(self.plugins),
+            apis: indexed(self.apis),
+            auth_strategies: indexed(self.auth_strategies),
+            api_packages: indexed(self.api_packages),
+            applications: indexed(self.applications),
+            broken_names: HashSet::new(),
+        }
+    }
+}
+
+fn format_ok(v: Option<&serde_yaml::Value>) -> bool {
+    v.is_some_and(|v| v.as_str() == Some("3.0") || v.as_f64() == Some(3.0))
 }
 
 fn err(errors: &mut Vec<ConfigError>, path: impl Into<String>, message: impl Into<String>) {

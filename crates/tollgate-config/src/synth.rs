@@ -122,6 +122,69 @@ pub fn generate(p: &SynthParams) -> String {
     y
 }
 
+/// The same snapshot as [`generate`], as JSON (which loads several times faster).
+pub fn generate_json(p: &SynthParams) -> String {
+    let mut y = String::with_capacity(
+        p.applications * p.credentials_per_app * 40 + p.apis * p.ops_per_api * 80,
+    );
+    let _ = write!(
+        y,
+        r#"{{"_format_version":"3.0","services":[{{"name":"backend","url":"{}","routes":[{{"name":"all","paths":["/"],"strip_path":false}}]}}],"plugins":[{{"name":"ace","config":{{"match_policy":"required"}}}}],"auth_strategies":[{{"name":"keys","type":"key_auth","key_names":["apikey"]}}],"apis":["#,
+        p.upstream
+    );
+    for a in 0..p.apis {
+        let sep = if a == 0 { "" } else { "," };
+        let _ = write!(y, r#"{sep}{{"name":"api{a}","operations":["#);
+        for o in 0..p.ops_per_api {
+            let sep = if o == 0 { "" } else { "," };
+            let _ = write!(
+                y,
+                r#"{sep}{{"method":"GET","path":"{}","id":"op-{a}-{o}"}}"#,
+                op_path(a, o)
+            );
+        }
+        y.push_str("]}");
+    }
+    y.push_str(r#"],"api_packages":["#);
+    for pkg in 0..p.packages {
+        let sep = if pkg == 0 { "" } else { "," };
+        let _ = write!(
+            y,
+            r#"{sep}{{"name":"pkg{pkg}","rate_limiting_config":{{"limit":{},"duration":"seconds"}},"operations":["#,
+            p.package_limit_per_second
+        );
+        for k in 0..p.ops_per_package {
+            let (a, o) = package_op(p, pkg, k);
+            let sep = if k == 0 { "" } else { "," };
+            let _ = write!(
+                y,
+                r#"{sep}{{"api":"api{a}","method":"GET","path":"{}"}}"#,
+                op_path(a, o)
+            );
+        }
+        y.push_str("]}");
+    }
+    y.push_str(r#"],"applications":["#);
+    for app in 0..p.applications {
+        let [p1, p2] = app_packages(p, app);
+        let sep = if app == 0 { "" } else { "," };
+        let _ = write!(
+            y,
+            r#"{sep}{{"name":"app{app}","auth_strategy":"keys","credentials":["#
+        );
+        for n in 0..p.credentials_per_app {
+            let sep = if n == 0 { "" } else { "," };
+            let _ = write!(y, r#"{sep}{{"key":"{}"}}"#, key(app, n));
+        }
+        let _ = write!(
+            y,
+            r#"],"registrations":[{{"api_package":"pkg{p1}"}},{{"api_package":"pkg{p2}"}}]}}"#
+        );
+    }
+    y.push_str("]}");
+    y
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +204,8 @@ mod tests {
         assert_eq!(s.apis.iter().map(|a| a.operations.len()).sum::<usize>(), 12);
         assert_eq!(s.applications.len(), 5);
         assert_eq!(s.packages[1].operations.len(), 3);
+        let j = crate::load_bytes(generate_json(&p).as_bytes(), None).expect("valid json");
+        assert_eq!(j.applications.len(), 5);
+        assert_eq!(j.applications[4].credentials.len(), 2);
     }
 }

@@ -134,6 +134,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         })
         .collect();
     let mut credentials = CredentialIndex::default();
+    credentials.reserve(s.applications.iter().map(|a| a.credentials.len()).sum());
     let mut apps = Vec::with_capacity(s.applications.len());
     for (ai, a) in s.applications.iter().enumerate() {
         for c in &a.credentials {

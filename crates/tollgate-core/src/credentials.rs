@@ -11,14 +11,31 @@ use std::collections::HashMap;
 /// an attacker can make a lookup do.
 pub const MAX_KEY_LEN: usize = 1024;
 
-/// A compiled credential.
-#[derive(Debug, Clone)]
+/// A compiled credential: 16 bytes, since snapshots may hold millions.
+#[derive(Debug, Clone, Copy)]
 pub struct Credential {
     pub app: u32,
-    /// Stable public id (hex of the key's SHA-256 prefix), never the key.
-    pub identifier: HeaderValue,
-    /// Stable limiter subject: survives reloads, equal on every node.
+    /// Stable limiter subject: survives reloads, equal on every node. Its hex
+    /// form is the public `X-Credential-Identifier` (never the key).
     pub subject: u64,
+}
+
+impl Credential {
+    /// The `X-Credential-Identifier` value: 16 hex characters.
+    pub fn identifier(&self) -> HeaderValue {
+        identifier_value(self.subject)
+    }
+}
+
+/// A subject's 16-hex-character header form.
+pub fn identifier_value(subject: u64) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    for (i, b) in subject.to_be_bytes().iter().enumerate() {
+        buf[2 * i] = HEX[(b >> 4) as usize];
+        buf[2 * i + 1] = HEX[(b & 15) as usize];
+    }
+    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0000000000000000"))
 }
 
 /// A name under which keys are looked for, with the strategies declaring it.
@@ -65,20 +82,28 @@ pub fn identity(hash: &[u8; 32]) -> (u64, String) {
 impl CredentialIndex {
     /// Adds a credential; `plain` is the key when the snapshot carried it.
     pub fn insert(&mut self, app: u32, hash: [u8; 32], plain: Option<&str>) {
-        let (subject, id) = identity(&hash);
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&hash[..8]);
+        let subject = u64::from_be_bytes(b);
         let idx = self.creds.len() as u32;
-        self.creds.push(Credential {
-            app,
-            identifier: HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid")),
-            subject,
-        });
+        self.creds.push(Credential { app, subject });
+        // A credential known by its key is found in `plain`; only hash-only
+        // ones need the digest index.
         match plain {
             Some(k) => {
                 self.plain.insert(k.as_bytes().into(), idx);
             }
-            None => self.has_hash_only = true,
+            None => {
+                self.has_hash_only = true;
+                self.hashed.insert(hash, idx);
+            }
         }
-        self.hashed.insert(hash, idx);
+    }
+
+    /// Pre-sizes the index for `n` credentials.
+    pub fn reserve(&mut self, n: usize) {
+        self.creds.reserve(n);
+        self.plain.reserve(n);
     }
 
     pub fn get(&self, idx: u32) -> &Credential {
@@ -235,8 +260,14 @@ mod tests {
         assert_eq!(idx.lookup(b"nope"), None);
         assert_eq!(idx.lookup(b""), None);
         assert_eq!(idx.lookup(&vec![b'a'; MAX_KEY_LEN + 1]), None);
-        assert_ne!(idx.get(0).identifier, "plain-key");
-        assert_eq!(idx.get(0).identifier.len(), 16);
+        let id = idx.get(0).identifier();
+        assert_ne!(id, "plain-key");
+        assert_eq!(id.len(), 16);
+        assert_eq!(
+            id.to_str().ok(),
+            Some(identity(&h1).1.as_str()),
+            "same as the hex of the digest prefix"
+        );
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub fn set_identity(
         )?;
         req.insert_header(
             X_CREDENTIAL_IDENTIFIER,
-            snap.credentials.get(g.credential).identifier.clone(),
+            snap.credentials.get(g.credential).identifier(),
         )?;
     }
     Ok(())

@@ -105,8 +105,10 @@ impl Gateway {
         base_dir: Option<&Path>,
         version: Option<u64>,
     ) -> Result<Applied, ConfigErrors> {
-        let result = tollgate_config::load_bytes(bytes, base_dir)
-            .and_then(|s| compile(&s).map_err(|e| one_error(e.to_string())));
+        let result = low_priority(|| {
+            tollgate_config::load_bytes(bytes, base_dir)
+                .and_then(|s| compile(&s).map_err(|e| one_error(e.to_string())))
+        });
         let compiled = match result {
             Ok(c) => c,
             Err(e) => {
@@ -126,7 +128,7 @@ impl Gateway {
             warnings: compiled.warnings.clone(),
             changed,
         };
-        self.current.store(Arc::new(loaded(compiled, version)));
+        let old = self.current.swap(Arc::new(loaded(compiled, version)));
         self.metrics
             .config_reloads
             .with_label_values(&["success"])
@@ -134,6 +136,8 @@ impl Gateway {
         self.metrics
             .config_version
             .set(version.map(|v| v as i64).unwrap_or(0));
+        drop(_guard);
+        retire(old);
         Ok(applied)
     }
 
@@ -147,6 +151,49 @@ impl Gateway {
         };
         constant_time_eq(given, token.as_bytes())
     }
+}
+
+/// Runs `f` on a thread with a lower CPU priority (nice 10), so that
+/// compiling a large snapshot yields to the proxy threads instead of stalling
+/// requests on a busy machine. Falls back to the calling thread.
+fn low_priority<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
+    let mut slot = Some(f);
+    let ran = std::thread::scope(|scope| {
+        let slot = &mut slot;
+        std::thread::Builder::new()
+            .name("tollgate-apply".into())
+            .spawn_scoped(scope, move || {
+                // SAFETY: plain syscalls on the current thread with valid arguments.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+                }
+                slot.take().map(|f| f())
+            })
+            .ok()
+            .map(|h| h.join())
+    });
+    match ran {
+        Some(Ok(Some(v))) => v,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        // The thread could not start: run here, at normal priority.
+        _ => match slot.take() {
+            Some(f) => f(),
+            None => std::panic::resume_unwind(Box::new("snapshot apply closure lost")),
+        },
+    }
+}
+
+/// Frees a replaced snapshot off the request path. Requests still in flight
+/// hold clones; whoever drops the last one frees it, and freeing millions of
+/// entries must not land on a proxy thread. So wait here (bounded) until this
+/// is the last reference, then drop it on this (apply) thread.
+fn retire(old: Arc<Loaded>) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(old);
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

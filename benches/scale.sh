@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Scale run for the control-plane feed: a synthetic snapshot of 1,000,000
+# credentials (100,000 applications), 10,000 operations and 1,000 packages,
+# pushed through `tollgate cp` to a data plane. Prints snapshot size, push and
+# propagation time, the data plane's RSS, and wrk p99 without and with pushes
+# of such snapshots every few seconds. The control plane and the pushes run at
+# nice 10: here they share two cores with the data plane, in production they
+# run elsewhere.
+#
+# Usage: benches/scale.sh [APPS] [CREDS_PER_APP] [DURATION_S]   (defaults 100000 10 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APPS=${1:-100000}
+CREDS=${2:-10}
+DUR=${3:-20}
+PUSH_EVERY=${PUSH_EVERY:-3}
+command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet --bin tollgate --example gen_snapshot
+BIN=target/release/tollgate
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+UP=127.0.0.1:19201
+target/release/examples/gen_snapshot "$APPS" "$CREDS" 100 100 1000 json "http://$UP" >"$WORK/a.json"
+sed 's/"limit":1000000,/"limit":1000001,/g' "$WORK/a.json" >"$WORK/b.json"
+echo "snapshot: $(du -h "$WORK/a.json" | cut -f1) JSON, $((APPS * CREDS)) credentials, 10000 operations, 1000 packages"
+
+"$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
+TOLLGATE_LOG=warn nice -n 10 "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
+sleep 0.5
+TOLLGATE_LOG=warn "$BIN" run --control-plane http://127.0.0.1:19205 --cache-dir "$WORK/cache" \
+  --listen 127.0.0.1:19200 --admin-listen 127.0.0.1:19202 --threads 2 & DP=$!; PIDS+=($DP)
+until curl -sf http://127.0.0.1:19202/health >/dev/null; do sleep 0.1; done
+rss() { awk '/^VmRSS/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
+hwm() { awk '/^VmHWM/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
+version() { curl -s http://127.0.0.1:19202/status | sed -n 's/.*"config_version":\([0-9]*\).*/\1/p'; }
+echo "data plane RSS before the first push: $(rss)"
+
+t0=$(date +%s.%N)
+"$BIN" push "$WORK/a.json" --to http://127.0.0.1:19205 >/dev/null
+t1=$(date +%s.%N)
+until [ "$(version)" = "1" ]; do sleep 0.01; done
+t2=$(date +%s.%N)
+awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{ printf "push (upload, validate, compile, persist on the cp): %.2f s; then applied on the data plane after %.2f s\n", b-a, c-b }'
+sleep 1
+echo "data plane RSS holding the snapshot: $(rss) (peak so far $(hwm))"
+
+URL="http://127.0.0.1:19200/api0/res0"
+curl -s -o /dev/null -w "probe: %{http_code}\n" -H 'apikey: key-0-0' "$URL"
+p99() { awk '$1=="99%" {print $2}'; }
+base=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+echo "steady load, no pushes: $(awk '/Requests\/sec/ {print $2}' <<<"$base") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$base"), p99 $(p99 <<<"$base")"
+
+( end=$((SECONDS + DUR)); n=0
+  while [ $SECONDS -lt $end ]; do
+    f=$([ $((n % 2)) -eq 0 ] && echo b || echo a)
+    nice -n 10 "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
+    n=$((n + 1)); sleep "$PUSH_EVERY"
+  done; echo "$n" >"$WORK/pushes" ) &
+PUSHER=$!
+load=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+wait $PUSHER || true
+echo "steady load, pushes every ${PUSH_EVERY}s ($(cat "$WORK/pushes") pushes): $(awk '/Requests\/sec/ {print $2}' <<<"$load") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$load"), p99 $(p99 <<<"$load")"
+grep -q "Non-2xx" <<<"$load" && echo "non-2xx during pushes: $(awk '/Non-2xx/ {print $5}' <<<"$load")"
+echo "data plane RSS after the pushes: $(rss) (peak $(hwm)); last applied version $(version)"
