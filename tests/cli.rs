@@ -256,3 +256,32 @@ fn flags_read_environment_variables() {
     assert!(healthy);
     assert_eq!(r.expect("proxy").status, 404);
 }
+
+#[test]
+fn package_references_to_host_variants_are_resolved_or_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = r#"
+_format_version: "3.0"
+apis:
+  - name: f
+    operations:
+      - { method: GET, path: /f, host: a.example.com, id: fa }
+      - { method: GET, path: /f, host: b.example.com, id: fb }
+api_packages:
+  - name: p
+    operations: [OPS]
+"#;
+    let ambiguous = base.replace("OPS", "{ api: f, method: GET, path: /f }");
+    let (code, out) = validate(dir.path(), &ambiguous);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("api_packages[0].operations[0]") && out.contains("several hosts"),
+        "{out}"
+    );
+    let named = base.replace(
+        "OPS",
+        "{ api: f, method: GET, path: /f, host: b.example.com }",
+    );
+    let (code, out) = validate(dir.path(), &named);
+    assert_eq!(code, 0, "{out}");
+}

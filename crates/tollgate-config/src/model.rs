@@ -168,6 +168,9 @@ pub struct PackageOperation {
     pub api: String,
     pub method: String,
     pub path: String,
+    /// Only needed when the API has the same method and path for several hosts.
+    #[serde(default)]
+    pub host: Option<String>,
     #[serde(default)]
     pub rate_limiting_config: Option<serde_yaml::Value>,
 }

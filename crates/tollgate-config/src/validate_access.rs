@@ -298,11 +298,35 @@ fn package(
             }
         };
         let key = canonical_key(&path);
-        // A package names method + path; the host, if the operation has one, comes along.
-        let found = op_indexes[api]
+        let host = match o.host.as_deref().map(|h| check_host(h, false)).transpose() {
+            Ok(h) => h,
+            Err(e) => {
+                ctx.err(format!("{oat}.host"), e);
+                continue;
+            }
+        };
+        // Without a host: the host-less operation, else the only hosted one.
+        let mut candidates: Vec<(&Option<String>, usize)> = op_indexes[api]
             .iter()
-            .find(|((m, p, _), _)| *m == method && *p == key)
-            .map(|(_, &idx)| idx);
+            .filter(|((m, p, h), _)| *m == method && *p == key && (host.is_none() || *h == host))
+            .map(|((_, _, h), &idx)| (h, idx))
+            .collect();
+        candidates.sort();
+        let found = match candidates.as_slice() {
+            [] => None,
+            [(_, idx)] => Some(*idx),
+            [(None, idx), ..] => Some(*idx),
+            _ => {
+                ctx.err(
+                    &oat,
+                    format!(
+                        "api {:?} has {method} {} for several hosts; name one with `host`",
+                        apis[api].name, o.path
+                    ),
+                );
+                continue;
+            }
+        };
         let Some(operation) = found else {
             ctx.err(
                 &oat,
