@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages a fresh Debian machine lacks for building and
 # testing tollgate: cmake and a C toolchain (Pingora), pkg-config and OpenSSL
-# headers (upstream TLS). Extra package names may be passed as arguments.
+# headers (upstream TLS), and redis-server (started by the cluster tests).
+# Extra package names may be passed as arguments.
 set -euo pipefail
 need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cc >/dev/null || need+=(build-essential)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+command -v redis-server >/dev/null || need+=(redis-server)   # tests/cluster.rs starts real servers
 for p in "$@"; do
   command -v "$p" >/dev/null || need+=("$p")
 done

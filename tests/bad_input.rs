@@ -106,3 +106,47 @@ fn unreachable_upstream_is_a_gateway_error_not_a_hang() {
         "limit headers even on errors"
     );
 }
+
+#[test]
+fn request_targets_that_are_not_paths_are_refused() {
+    let gw = gateway();
+    for target in ["x:/flights", "flights", "*"] {
+        let line = raw(
+            &gw.proxy,
+            format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        );
+        let status = status_of(&line);
+        assert!(
+            line.is_empty() || (400..500).contains(&status),
+            "{target}: {line:?}"
+        );
+    }
+    // Absolute-form is proxied as its path.
+    let line = raw(
+        &gw.proxy,
+        b"GET http://x/flights HTTP/1.1\r\nHost: x\r\napikey: fb-key\r\n\r\n",
+    );
+    assert_eq!(status_of(&line), 200, "{line}");
+}
+
+#[test]
+fn a_stripped_prefix_only_matches_whole_segments() {
+    let up = upstream("admin");
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - {{ name: s, url: "http://{up}", routes: [{{ name: r, paths: [/billing], strip_path: true }}] }}
+plugins: [{{ name: ace }}]
+apis:
+  - name: billing
+    operations: [{{ method: GET, path: /billing/admin, id: admin }}]
+"#
+    );
+    let gw = Gateway::start(&yaml);
+    // Kong would route /billingadmin to upstream /admin without ACE ever matching /billing/admin.
+    assert_eq!(gw.get("/billingadmin", &[]).status, 404);
+    assert_eq!(gw.get("/billing/admin", &[]).status, 401);
+    let r = gw.get("/billing/other", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["path"], "/other");
+}

@@ -184,7 +184,7 @@ fn invalid_and_breaking_pushes_are_refused_unless_forced() {
     );
 
     let breaking = yaml.replace("      - { method: POST, path: /billing, id: create-invoice }\n", "").replace(
-        "    rate_limiting_config: [{ limit: 100, duration: seconds }, { limit: 4, duration: minutes }]\n    operations:\n      - { api: billing, method: POST, path: /billing }\n",
+        "    rate_limiting_config: [{ limit: 100, duration: hours }, { limit: 4, duration: minutes }]\n    operations:\n      - { api: billing, method: POST, path: /billing }\n",
         "    operations: []\n",
     );
     let breaking = write(tmp.path(), "breaking.yaml", &breaking);

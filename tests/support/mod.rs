@@ -338,7 +338,7 @@ api_packages:
     operations:
       - {{ api: flights, method: GET, path: /flights }}
   - name: windows
-    rate_limiting_config: [{{ limit: 100, duration: seconds }}, {{ limit: 4, duration: minutes }}]
+    rate_limiting_config: [{{ limit: 100, duration: hours }}, {{ limit: 4, duration: minutes }}]
     operations:
       - {{ api: billing, method: POST, path: /billing }}
 applications:

@@ -123,11 +123,25 @@ impl Report {
         if r.id.is_empty() || r.id.len() > 128 {
             return Err("id is required (at most 128 characters)".to_string());
         }
-        r.hostname.truncate(255);
+        truncate_chars(&mut r.hostname, 255);
         if let Some(e) = &mut r.error {
-            e.truncate(4096);
+            truncate_chars(e, MAX_ERROR_BYTES);
         }
         Ok(r)
+    }
+}
+
+/// Longest refusal message a data plane reports (it travels in the URL).
+pub const MAX_ERROR_BYTES: usize = 2048;
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
     }
 }
 

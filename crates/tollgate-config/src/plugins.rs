@@ -139,6 +139,21 @@ pub struct RedisConfig {
     pub send_timeout: u64,
 }
 
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            host: default_redis_host(),
+            port: default_redis_port(),
+            database: 0,
+            username: None,
+            password: None,
+            connect_timeout: default_redis_timeout(),
+            read_timeout: default_redis_timeout(),
+            send_timeout: default_redis_timeout(),
+        }
+    }
+}
+
 fn default_redis_host() -> String {
     "127.0.0.1".to_string()
 }

@@ -36,14 +36,17 @@ pub(crate) fn check(
             }
             if let Some(rl) = &c.rate_limiting {
                 match rl.sync_rate {
-                    None => {}
-                    Some(r) if r == 0.0 || (r >= 0.02 && r.is_finite()) => ctx.warn(
-                        format!("{at}.config.rate_limiting.sync_rate"),
-                        "cluster-wide counters through Redis are not available in this version; limits are enforced per node",
+                    None if rl.redis.is_some() => ctx.warn(
+                        format!("{at}.config.rate_limiting.redis"),
+                        "ignored without sync_rate: counters are node-local",
                     ),
+                    None => {}
+                    Some(r) if r == 0.0 || (r >= 0.02 && r.is_finite()) => {}
                     Some(r) => ctx.err(
                         format!("{at}.config.rate_limiting.sync_rate"),
-                        format!("{r} is invalid: omit it (local), 0 (synchronous) or >= 0.02 seconds"),
+                        format!(
+                            "{r} is invalid: omit it (local), 0 (synchronous) or >= 0.02 seconds"
+                        ),
                     ),
                 }
             }

@@ -128,7 +128,9 @@ impl ControlPlane {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(report.wait);
         let answer = loop {
             if let Some(cur) = self.store.current() {
-                if cur.version > report.seen {
+                // `!=` rather than `>`: a control plane that lost its data dir restarts
+                // its versions at 1, and its data planes must still follow it.
+                if cur.version != report.seen {
                     break Some(cur);
                 }
             }

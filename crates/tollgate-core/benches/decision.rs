@@ -99,7 +99,7 @@ fn bench(c: &mut Criterion) {
                 limiter: &limiter,
                 now_ns: now,
             };
-            let flow = ace.access(&mut cx);
+            let flow = ace.access_local(&mut cx);
             assert!(matches!(flow, Flow::Continue), "{:?}", state.ace_decision);
             black_box(state.ace)
         })

@@ -5,7 +5,7 @@
 use crate::credentials::{identity, CredentialIndex, KeyName};
 use crate::limiter::CompiledLimit;
 use crate::opmatch::{InsertError, OperationRouter};
-use crate::plugins::{self, PluginInstance};
+use crate::plugins::{self, Counters, PluginInstance};
 use crate::request::Reply;
 use crate::routes::RouteTable;
 use crate::snapshot::*;
@@ -126,6 +126,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                             &apis[o.api].name,
                             &op.method,
                             &op.path,
+                            op.host.as_deref().unwrap_or(""),
                         ],
                     );
                     (id, over)
@@ -181,8 +182,12 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
             });
         }
     }
-    let instances: Vec<Arc<PluginInstance>> =
-        s.plugins.iter().map(|p| Arc::new(instance(s, p))).collect();
+    let mut counters = vec![Counters::Local];
+    let instances: Vec<Arc<PluginInstance>> = s
+        .plugins
+        .iter()
+        .map(|p| Arc::new(instance(s, p, &mut counters)))
+        .collect();
     let route_refs: Vec<RouteRef> = s
         .services
         .iter()
@@ -234,7 +239,19 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumer_key_index,
         counts,
         warnings,
+        counters,
     })
+}
+
+/// Index of `c` in `list`, adding it when new: plugins sharing a Redis share its connection.
+fn counters_index(list: &mut Vec<Counters>, c: Counters) -> u32 {
+    match list.iter().position(|x| *x == c) {
+        Some(i) => i as u32,
+        None => {
+            list.push(c);
+            (list.len() - 1) as u32
+        }
+    }
 }
 
 /// Would any route carry a request for this operation?
@@ -284,7 +301,11 @@ fn plugin_key_names(names: &[String]) -> Vec<KeyName> {
         .collect()
 }
 
-fn instance(s: &Snapshot, p: &tollgate_config::PluginSpec) -> PluginInstance {
+fn instance(
+    s: &Snapshot,
+    p: &tollgate_config::PluginSpec,
+    counters: &mut Vec<Counters>,
+) -> PluginInstance {
     let consumer_idx = |name: &Option<String>| {
         name.as_ref()
             .and_then(|n| s.consumers.iter().position(|c| &c.username == n))
@@ -298,10 +319,23 @@ fn instance(s: &Snapshot, p: &tollgate_config::PluginSpec) -> PluginInstance {
             hide_credentials: c.hide_credentials,
             anonymous: consumer_idx(&c.anonymous),
         }),
-        PluginConfig::Ace(c) => PluginInstance::Ace(plugins::Ace {
-            policy: c.match_policy,
-            anonymous: consumer_idx(&c.anonymous),
-        }),
+        PluginConfig::Ace(c) => {
+            let which = match &c.rate_limiting {
+                Some(rl) => match rl.sync_rate {
+                    Some(sync_rate) => Counters::Redis {
+                        redis: rl.redis.clone().unwrap_or_default(),
+                        sync_rate,
+                    },
+                    None => Counters::Local,
+                },
+                None => Counters::Local,
+            };
+            PluginInstance::Ace(plugins::Ace {
+                policy: c.match_policy,
+                anonymous: consumer_idx(&c.anonymous),
+                counters: counters_index(counters, which),
+            })
+        }
         PluginConfig::RateLimiting(c) => {
             let windows = [
                 (c.second, tollgate_config::Unit::Seconds),
@@ -327,6 +361,17 @@ fn instance(s: &Snapshot, p: &tollgate_config::PluginSpec) -> PluginInstance {
                 scope: stable_id(&["rate-limiting", service, route, consumer]),
                 hide_client_headers: c.hide_client_headers,
                 error: Reply::message(c.error_code, &c.error_message),
+                counters: match c.policy {
+                    tollgate_config::plugins::Policy::Local => 0,
+                    // Kong's redis policy counts in Redis on every request.
+                    tollgate_config::plugins::Policy::Redis => counters_index(
+                        counters,
+                        Counters::Redis {
+                            redis: c.redis.clone().unwrap_or_default(),
+                            sync_rate: 0.0,
+                        },
+                    ),
+                },
             })
         }
         PluginConfig::RequestTermination(c) => {

@@ -84,6 +84,72 @@ impl Outcome {
     pub fn binding(&self) -> Option<&WindowState> {
         self.windows[self.binding].as_ref()
     }
+
+    /// Builds the outcome from each window's debt (TAT minus now, in ns)
+    /// after the decision, wherever it was taken (locally or in Redis).
+    pub fn from_debts(
+        limit: &CompiledLimit,
+        debts: &[Option<u64>; MAX_WINDOWS],
+        allowed: bool,
+        retry_ns: u64,
+    ) -> Outcome {
+        let mut out = Outcome {
+            allowed,
+            windows: [None; MAX_WINDOWS],
+            binding: 0,
+            retry_after_secs: if allowed {
+                0
+            } else {
+                div_ceil(retry_ns, NANOS).max(1)
+            },
+        };
+        let mut lowest = u64::MAX;
+        let mut worst_wait = 0u64;
+        for (i, (w, d)) in limit.windows.iter().zip(debts.iter()).enumerate() {
+            let (Some(spec), Some(debt)) = (w, d) else {
+                continue;
+            };
+            let rem = spec.period_ns.saturating_sub(*debt) / spec.interval_ns;
+            out.windows[i] = Some(WindowState {
+                unit: spec.unit,
+                limit: spec.limit,
+                remaining: rem,
+                reset_secs: div_ceil(*debt, NANOS),
+            });
+            if allowed {
+                if rem < lowest {
+                    lowest = rem;
+                    out.binding = i;
+                }
+            } else {
+                // The rejecting window: the one that would wait longest.
+                let wait = (*debt + spec.interval_ns).saturating_sub(spec.period_ns);
+                if wait > worst_wait || (wait > 0 && worst_wait == 0) {
+                    worst_wait = wait;
+                    out.binding = i;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether every window admits one more request given its debt; on
+/// rejection, how long until it would (ns).
+pub fn admit(limit: &CompiledLimit, debts: &[Option<u64>; MAX_WINDOWS]) -> (bool, u64) {
+    let mut allowed = true;
+    let mut retry = 0u64;
+    for (w, d) in limit.windows.iter().zip(debts.iter()) {
+        let (Some(spec), Some(debt)) = (w, d) else {
+            continue;
+        };
+        let after = debt + spec.interval_ns;
+        if after > spec.period_ns {
+            allowed = false;
+            retry = retry.max(after - spec.period_ns);
+        }
+    }
+    (allowed, retry)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,12 +221,6 @@ impl Entry {
     }
 }
 
-/// Requests still admitted after a state whose TAT is `tat`.
-fn remaining(spec: &WindowSpec, tat: u64, now: u64) -> u64 {
-    let used = tat.saturating_sub(now);
-    spec.period_ns.saturating_sub(used) / spec.interval_ns
-}
-
 impl LimiterStore {
     /// Charges one request to `key` under `limit`, at `now` nanoseconds
     /// (any monotonic origin). All windows admit it, or none is charged.
@@ -170,52 +230,43 @@ impl LimiterStore {
             .entry(key)
             .or_insert_with(|| Entry::fresh(limit, now));
         entry.rebase(limit, now);
-        let mut out = Outcome {
-            allowed: true,
-            windows: [None; MAX_WINDOWS],
-            binding: 0,
-            retry_after_secs: 0,
-        };
-        let mut worst_wait = 0u64;
-        let mut rejecting: Option<usize> = None;
-        for (i, slot) in entry.slots.iter().enumerate() {
-            let Some(slot) = slot else { continue };
-            let tat = slot.tat.max(now);
-            let new_tat = tat + slot.spec.interval_ns;
-            if new_tat - now > slot.spec.period_ns {
-                let wait = new_tat - slot.spec.period_ns - now;
-                if rejecting.is_none() || wait > worst_wait {
-                    worst_wait = wait;
-                    rejecting = Some(i);
+        let mut debts = [None; MAX_WINDOWS];
+        for (d, slot) in debts.iter_mut().zip(entry.slots.iter()) {
+            *d = slot.map(|s| s.tat.saturating_sub(now));
+        }
+        let (allowed, retry_ns) = admit(limit, &debts);
+        if allowed {
+            for (d, s) in debts.iter_mut().zip(entry.slots.iter_mut()) {
+                if let (Some(d), Some(s)) = (d.as_mut(), s.as_mut()) {
+                    s.tat = s.tat.max(now) + s.spec.interval_ns;
+                    *d = s.tat - now;
                 }
             }
         }
-        if let Some(r) = rejecting {
-            out.allowed = false;
-            out.binding = r;
-            out.retry_after_secs = div_ceil(worst_wait, NANOS).max(1);
-        } else {
-            for s in entry.slots.iter_mut().flatten() {
-                s.tat = s.tat.max(now) + s.spec.interval_ns;
+        Outcome::from_debts(limit, &debts, allowed, retry_ns)
+    }
+
+    /// Raises the local state of `key` to at least `debts` (time owed per
+    /// window, in ns, as of `now`): how a node learns the cluster's usage.
+    pub fn merge(
+        &self,
+        key: LimitKey,
+        limit: &CompiledLimit,
+        debts: &[Option<u64>; MAX_WINDOWS],
+        now: u64,
+    ) {
+        let mut entry = self
+            .map
+            .entry(key)
+            .or_insert_with(|| Entry::fresh(limit, now));
+        entry.rebase(limit, now);
+        for (s, d) in entry.slots.iter_mut().zip(debts.iter()) {
+            if let (Some(s), Some(d)) = (s.as_mut(), d) {
+                // Never more than one full window of debt: a reconnecting node
+                // must not lock a caller out for longer than the window.
+                s.tat = s.tat.max(now + (*d).min(s.spec.period_ns));
             }
         }
-        let mut lowest = u64::MAX;
-        for (i, slot) in entry.slots.iter().enumerate() {
-            let Some(slot) = slot else { continue };
-            let tat = slot.tat.max(now);
-            let rem = remaining(&slot.spec, tat, now);
-            out.windows[i] = Some(WindowState {
-                unit: slot.spec.unit,
-                limit: slot.spec.limit,
-                remaining: rem,
-                reset_secs: div_ceil(tat - now, NANOS),
-            });
-            if out.allowed && rem < lowest {
-                lowest = rem;
-                out.binding = i;
-            }
-        }
-        out
     }
 
     /// Removes entries that are fully refilled; returns how many were removed.

@@ -19,6 +19,8 @@ pub enum PathError {
     BadByte,
     #[error("path is too long")]
     TooLong,
+    #[error("path has a '.' or '..' segment hidden behind an encoded slash")]
+    HiddenDotSegment,
 }
 
 /// Longest path accepted; longer is refused rather than processed.
@@ -60,7 +62,9 @@ fn is_normal(bytes: &[u8]) -> Result<bool, PathError> {
     let mut normal = true;
     let mut seg_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if b <= b' ' || b >= 0x7f {
+        // A backslash is a separator to some upstreams (Node, IIS): refused
+        // rather than matched as part of a segment.
+        if b <= b' ' || b >= 0x7f || b == b'\\' {
             return Err(PathError::BadByte);
         }
         match b {
@@ -99,6 +103,9 @@ fn slow(bytes: &[u8]) -> Result<String, PathError> {
                 _ => return Err(PathError::BadPercent),
             };
             let v = h * 16 + l;
+            if v == b'\\' {
+                return Err(PathError::BadByte);
+            }
             if is_unreserved(v) {
                 decoded.push(v);
             } else {
@@ -134,6 +141,18 @@ fn slow(bytes: &[u8]) -> Result<String, PathError> {
                 out.push(s);
                 dir_end = false;
             }
+        }
+    }
+    // Upstreams that decode %2F before resolving dots would see `a%2F..%2Fb`
+    // as `b`: refuse dot segments hidden between encoded slashes.
+    for seg in &out {
+        if seg.windows(3).any(|w| w == b"%2F")
+            && seg
+                .split(|&c| c == b'%')
+                .map(|p| p.strip_prefix(b"2F").unwrap_or(p))
+                .any(|p| p == b"." || p == b"..")
+        {
+            return Err(PathError::HiddenDotSegment);
         }
     }
     let mut s = String::with_capacity(decoded.len());
@@ -175,6 +194,11 @@ mod tests {
             ("/a/%2E%2E/c", Ok("/c")),
             ("/%62illing", Ok("/billing")),
             ("/a%2Fb", Ok("/a%2Fb")),
+            ("/files/a%2F..%2Fadmin", Err(PathError::HiddenDotSegment)),
+            ("/files/a%2F.%2Fb", Err(PathError::HiddenDotSegment)),
+            ("/files/a%2F..b", Ok("/files/a%2F..b")),
+            ("/a\\b", Err(PathError::BadByte)),
+            ("/a%5Cb", Err(PathError::BadByte)),
             ("/a%2fb", Ok("/a%2Fb")),
             ("/a%20b", Ok("/a%20b")),
             ("/a%7e", Ok("/a~")),

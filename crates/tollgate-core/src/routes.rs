@@ -123,6 +123,12 @@ impl RouteTable {
                 return None;
             }
             let r = &self.routes[c.route as usize];
+            // Kong matches prefixes mid-segment; with strip_path that would let
+            // `/billingadmin` reach upstream `/admin` without ever being matched as
+            // the operation `/billing/admin`. So a stripped prefix ends at a segment.
+            if r.strip_path && !at_segment_end(path, &c.prefix) {
+                return None;
+            }
             r.matches(method, host).then_some(RouteMatch {
                 route: c.route,
                 service: r.service,
@@ -166,6 +172,13 @@ fn compile_route(service: u32, r: &RouteSpec) -> CompiledRoute {
         strip_path: r.strip_path,
         preserve_host: r.preserve_host,
     }
+}
+
+fn at_segment_end(path: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || prefix.ends_with('/')
+        || path.len() == prefix.len()
+        || path.as_bytes().get(prefix.len()) == Some(&b'/')
 }
 
 /// The upstream path (Kong `path_handling: v0`): service base path joined
@@ -216,7 +229,7 @@ services:
         let cases: &[(&str, &str, &str, Option<&str>)] = &[
             ("GET", "x", "/api", Some("short")),
             ("GET", "x", "/api/v1", Some("short")),
-            ("GET", "x", "/apix", Some("short")),
+            ("GET", "x", "/apix", None),
             ("GET", "x", "/api/v2/a", Some("long")),
             ("POST", "x", "/api/v2/a", Some("post-only")),
             ("GET", "ADMIN.example.com", "/api/x", Some("hosted")),

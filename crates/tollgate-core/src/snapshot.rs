@@ -113,4 +113,6 @@ pub struct CompiledSnapshot {
     pub consumer_key_index: HashMap<Box<[u8]>, u32>,
     pub counts: Counts,
     pub warnings: Vec<ConfigError>,
+    /// Where limits are counted; `counters[0]` is always local.
+    pub counters: Vec<crate::plugins::Counters>,
 }

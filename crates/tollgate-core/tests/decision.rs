@@ -79,7 +79,7 @@ fn run(snap: &CompiledSnapshot, limiter: &LimiterStore, c: &Case) -> (Option<u16
     let mut status = None;
     for e in chain.entries() {
         if let Some(p @ PluginInstance::Ace(_)) = e.pick(None) {
-            if let Flow::Respond(r) = p.access(&mut cx) {
+            if let Flow::Respond(r) = p.access_local(&mut cx) {
                 status = Some(r.status);
             }
         }

@@ -12,7 +12,7 @@ use pingora::Result;
 use std::borrow::Cow;
 use std::time::Instant;
 use tollgate_core::normalize::normalize;
-use tollgate_core::plugins::{AccessCx, Chain};
+use tollgate_core::plugins::{Access, AccessCx, Chain};
 use tollgate_core::request::{Flow, Hidden, Reply, RequestView};
 use tollgate_core::routes::upstream_path;
 
@@ -58,7 +58,7 @@ pub async fn request_filter(
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
-    match decide(gw, &loaded, session.req_header(), client_ip, ctx) {
+    match decide(gw, &loaded, session.req_header(), client_ip, ctx).await {
         Decision::Reply(reply) => write_reply(session, ctx, reply).await,
         Decision::Proxy(uri) => {
             ctx.upstream_uri = uri;
@@ -67,7 +67,7 @@ pub async fn request_filter(
     }
 }
 
-fn decide(
+async fn decide(
     gw: &Gateway,
     loaded: &Loaded,
     req: &RequestHeader,
@@ -75,6 +75,16 @@ fn decide(
     ctx: &mut RequestCtx,
 ) -> Decision {
     let snap = &loaded.snap;
+    // Only origin-form ("/path") and absolute-form ("http://host/path") targets
+    // are proxied: for anything else the parsed path would not be what an
+    // upstream sees in the raw target.
+    let raw = req.raw_path();
+    if !(raw.starts_with(b"/") || raw.starts_with(b"http://") || raw.starts_with(b"https://")) {
+        return Decision::Reply(Reply::static_json(
+            400,
+            r#"{"message":"Bad request: unsupported request target"}"#,
+        ));
+    }
     let path = match normalize(req.uri.path()) {
         Ok(p) => p,
         Err(e) => return Decision::Reply(Reply::message(400, &format!("Bad request: {e}"))),
@@ -99,12 +109,9 @@ fn decide(
         limiter: &gw.limiter,
         now_ns: gw.now_ns(),
     };
-    let flow = run_chain(gw, &snap.chains[rm.route as usize], &mut cx);
+    let flow = run_chain(gw, loaded, &snap.chains[rm.route as usize], &mut cx).await;
     if let Some(d) = ctx.state.ace_decision {
-        gw.metrics
-            .ace_decisions
-            .with_label_values(&[d.as_str()])
-            .inc();
+        gw.metrics.ace_decision(d);
     }
     if let Flow::Respond(reply) = flow {
         return Decision::Reply(reply);
@@ -118,23 +125,41 @@ fn decide(
         route.strip_path,
     );
     let query = upstream_query(req.uri.query(), &ctx.state.hidden);
-    if up_path == req.uri.path() && query.as_deref() == req.uri.query() {
-        return Decision::Proxy(None);
-    }
-    Decision::Proxy(Some(match query {
+    let target = match query {
         Some(q) if !q.is_empty() => format!("{up_path}?{q}"),
         _ => up_path,
-    }))
+    };
+    // Compared with the raw target, so the upstream always gets exactly the
+    // normalized path that was matched.
+    if target.as_bytes() == raw {
+        return Decision::Proxy(None);
+    }
+    Decision::Proxy(Some(target))
 }
 
 /// Runs a chain in order, timing each plugin; stops at the first response.
-fn run_chain(gw: &Gateway, chain: &Chain, cx: &mut AccessCx<'_>) -> Flow {
+/// A plugin that needs a limit charged gets it charged on the backend its
+/// counters name (local, or Redis), then finishes.
+async fn run_chain(gw: &Gateway, loaded: &Loaded, chain: &Chain, cx: &mut AccessCx<'_>) -> Flow {
     for entry in chain.entries() {
         let Some(plugin) = entry.pick(cx.state.identity.consumer) else {
             continue;
         };
         let started = Instant::now();
-        let flow = plugin.access(cx);
+        let flow = match plugin.access(cx) {
+            Access::Done(flow) => flow,
+            Access::Charge(charge, resume) => {
+                let outcome = match loaded.backends.get(charge.counters as usize) {
+                    Some(backend) => {
+                        backend
+                            .charge(&gw.limiter, &gw.metrics, &charge, cx.now_ns)
+                            .await
+                    }
+                    None => gw.limiter.charge(charge.key, &charge.limit, cx.now_ns),
+                };
+                plugin.resume(cx, resume, outcome)
+            }
+        };
         gw.metrics
             .plugin_timer(entry.name)
             .observe(started.elapsed().as_secs_f64());

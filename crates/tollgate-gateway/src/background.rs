@@ -94,3 +94,24 @@ impl BackgroundService for Evictor {
         }
     }
 }
+
+/// Runs the periodic Redis syncs of shared counters (`sync_rate`), and the
+/// catch-up after an outage.
+pub struct ClusterSync {
+    pub gw: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for ClusterSync {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let gw = &self.gw;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                    crate::cluster::sync_due(&gw.cluster, &gw.limiter, &gw.metrics, || gw.now_ns()).await;
+                }
+            }
+        }
+    }
+}

@@ -174,12 +174,14 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                         }
                         Err(e) => {
                             tracing::error!(version, "snapshot from the control plane refused; still serving the previous one: {e}");
-                            error = Some(
+                            let mut msg =
                                 e.0.iter()
                                     .map(|e| e.to_string())
                                     .collect::<Vec<_>>()
-                                    .join("; "),
-                            );
+                                    .join("; ");
+                            // It travels in the poll's URL: keep it short.
+                            feed::truncate_chars(&mut msg, feed::MAX_ERROR_BYTES);
+                            error = Some(msg);
                         }
                     }
                 } else {

@@ -7,7 +7,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
 use tollgate_config::Unit;
 use tollgate_core::limiter::WindowState;
-use tollgate_core::request::{RateHeaders, RequestState};
+use tollgate_core::request::RequestState;
 use tollgate_core::CompiledSnapshot;
 
 pub const X_ACE_OPERATION_ID: &str = "x-ace-operation-id";
@@ -102,41 +102,59 @@ pub fn set_identity(
     Ok(())
 }
 
-fn put_rate(headers: &mut dyn FnMut(&'static str, HeaderValue), r: &RateHeaders) {
-    let windows = r.outcome.windows.iter().flatten();
-    for w in windows {
-        let (limit, remaining) = window_names(w.unit);
-        headers(limit, HeaderValue::from(w.limit));
-        headers(remaining, HeaderValue::from(w.remaining));
-    }
-    if let Some(b) = r.outcome.binding() {
-        put_binding(headers, b);
-    }
-    if let Some(scope) = r.scope {
-        headers(
-            X_ACE_RATELIMIT_SCOPE,
-            HeaderValue::from_static(scope.as_str()),
-        );
-    }
-}
-
 fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowState) {
     headers(RATELIMIT_LIMIT, HeaderValue::from(b.limit));
     headers(RATELIMIT_REMAINING, HeaderValue::from(b.remaining));
     headers(RATELIMIT_RESET, HeaderValue::from(b.reset_secs));
 }
 
-/// Adds the rate-limit headers of ACE and of the rate-limiting plugin.
+/// Adds the rate-limit headers. When ACE and the rate-limiting plugin both
+/// limited the request, each window shows whichever has fewer requests left,
+/// and `RateLimit-*` the limit that bound it (the one that rejected, if any).
 pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
     let mut put = |n: &'static str, v: HeaderValue| {
         // Values are digits or fixed tokens; insertion cannot fail.
         let _ = resp.insert_header(n, v);
     };
-    if let Some(r) = &state.ace_rate {
-        put_rate(&mut put, r);
+    let mut per_unit: [Option<WindowState>; 4] = [None; 4];
+    let mut binding: Option<(bool, WindowState)> = None;
+    for r in [state.ace_rate.as_ref(), state.plugin_rate.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        for w in r.outcome.windows.iter().flatten() {
+            let i = Unit::ALL.iter().position(|u| *u == w.unit).unwrap_or(0);
+            if per_unit[i].is_none_or(|cur| w.remaining < cur.remaining) {
+                per_unit[i] = Some(*w);
+            }
+        }
+        if let Some(b) = r.outcome.binding() {
+            let rejected = !r.outcome.allowed;
+            let better = match binding {
+                None => true,
+                Some((cur_rejected, cur)) => {
+                    (rejected && !cur_rejected)
+                        || (rejected == cur_rejected && b.remaining < cur.remaining)
+                }
+            };
+            if better {
+                binding = Some((rejected, *b));
+            }
+        }
     }
-    if let Some(r) = &state.plugin_rate {
-        put_rate(&mut put, r);
+    for w in per_unit.iter().flatten() {
+        let (limit, remaining) = window_names(w.unit);
+        put(limit, HeaderValue::from(w.limit));
+        put(remaining, HeaderValue::from(w.remaining));
+    }
+    if let Some((_, b)) = binding {
+        put_binding(&mut put, &b);
+    }
+    if let Some(scope) = state.ace_rate.and_then(|r| r.scope) {
+        put(
+            X_ACE_RATELIMIT_SCOPE,
+            HeaderValue::from_static(scope.as_str()),
+        );
     }
 }
 

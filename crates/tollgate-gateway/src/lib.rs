@@ -5,6 +5,7 @@
 pub mod access;
 pub mod admin;
 pub mod background;
+pub mod cluster;
 pub mod ctx;
 pub mod demo;
 pub mod feed;

@@ -2,7 +2,7 @@
 //! background services, around one shared [`Gateway`].
 
 use crate::admin::AdminApp;
-use crate::background::{Evictor, FileWatcher};
+use crate::background::{ClusterSync, Evictor, FileWatcher};
 use crate::feed::{FeedOptions, FeedStatus};
 use crate::proxy::TollgateProxy;
 use crate::state::Gateway;
@@ -128,6 +128,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     admin.add_tcp(&opts.admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
+    server.add_service(background_service(
+        "cluster sync",
+        ClusterSync { gw: gw.clone() },
+    ));
     server.add_service(background_service(
         "limiter evictor",
         Evictor {

@@ -22,6 +22,8 @@ pub struct Loaded {
     pub peers: Vec<Option<SocketAddr>>,
     pub version: Option<u64>,
     pub loaded_at: SystemTime,
+    /// `snap.counters` resolved to backends, same order.
+    pub backends: Vec<crate::cluster::Backend>,
 }
 
 /// What a successful apply reports.
@@ -37,6 +39,8 @@ pub struct Gateway {
     current: ArcSwap<Loaded>,
     pub limiter: LimiterStore,
     pub metrics: Metrics,
+    /// Redis connections for shared counters, kept across snapshots.
+    pub cluster: crate::cluster::Registry,
     origin: Instant,
     pub admin_token: Option<String>,
     /// Serializes applies so that two pushes cannot interleave compile and swap.
@@ -46,7 +50,11 @@ pub struct Gateway {
 /// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
 const CLOCK_OFFSET_NS: u64 = 1_000_000_000_000;
 
-fn loaded(snap: CompiledSnapshot, version: Option<u64>) -> Loaded {
+fn loaded(
+    snap: CompiledSnapshot,
+    version: Option<u64>,
+    cluster: &crate::cluster::Registry,
+) -> Loaded {
     let peers = snap
         .services
         .iter()
@@ -59,6 +67,7 @@ fn loaded(snap: CompiledSnapshot, version: Option<u64>) -> Loaded {
         })
         .collect();
     Loaded {
+        backends: cluster.resolve(&snap.counters),
         snap,
         peers,
         version,
@@ -78,8 +87,10 @@ impl Gateway {
         let empty = compile(&Snapshot::empty()).map_err(|e| {
             crate::metrics::MetricsError(prometheus::Error::Msg(format!("empty snapshot: {e}")))
         })?;
+        let cluster = crate::cluster::Registry::default();
         Ok(Gateway {
-            current: ArcSwap::from_pointee(loaded(empty, None)),
+            current: ArcSwap::from_pointee(loaded(empty, None, &cluster)),
+            cluster,
             limiter: LimiterStore::default(),
             metrics: Metrics::new()?,
             origin: Instant::now(),
@@ -105,6 +116,9 @@ impl Gateway {
         base_dir: Option<&Path>,
         version: Option<u64>,
     ) -> Result<Applied, ConfigErrors> {
+        // Held from compile to swap: applies happen in arrival order, and a
+        // slow large snapshot cannot overwrite a newer one that compiled faster.
+        let guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         let result = low_priority(|| {
             tollgate_config::load_bytes(bytes, base_dir)
                 .and_then(|s| compile(&s).map_err(|e| one_error(e.to_string())))
@@ -119,7 +133,6 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let _guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
         let changed = self.current.load().snap.hash != compiled.hash
             || self.current.load().version != version;
         let applied = Applied {
@@ -128,7 +141,9 @@ impl Gateway {
             warnings: compiled.warnings.clone(),
             changed,
         };
-        let old = self.current.swap(Arc::new(loaded(compiled, version)));
+        let old = self
+            .current
+            .swap(Arc::new(loaded(compiled, version, &self.cluster)));
         self.metrics
             .config_reloads
             .with_label_values(&["success"])
@@ -136,7 +151,7 @@ impl Gateway {
         self.metrics
             .config_version
             .set(version.map(|v| v as i64).unwrap_or(0));
-        drop(_guard);
+        drop(guard);
         retire(old);
         Ok(applied)
     }
@@ -185,15 +200,21 @@ fn low_priority<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
 }
 
 /// Frees a replaced snapshot off the request path. Requests still in flight
-/// hold clones; whoever drops the last one frees it, and freeing millions of
-/// entries must not land on a proxy thread. So wait here (bounded) until this
-/// is the last reference, then drop it on this (apply) thread.
+/// hold clones and whoever drops the last one frees it; freeing millions of
+/// entries must not land on a proxy thread, nor make the apply wait for a
+/// long-lived request. So a cleanup thread waits for the last reference.
 fn retire(old: Arc<Loaded>) {
-    let deadline = Instant::now() + std::time::Duration::from_secs(120);
-    while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    let spawned = std::thread::Builder::new()
+        .name("tollgate-retire".into())
+        .spawn(move || {
+            while Arc::strong_count(&old) > 1 {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            drop(old);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the snapshot cleanup thread: {e}");
     }
-    drop(old);
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -44,7 +44,9 @@ pub fn rewrite(
     let loaded = ctx.loaded.clone().ok_or_else(|| internal("no snapshot"))?;
     let snap = &loaded.snap;
     let rm = ctx.state.route.ok_or_else(|| internal("no route"))?;
-    if let Some(uri) = ctx.upstream_uri.take() {
+    // Cloned, not taken: on a retry Pingora rebuilds the upstream request from
+    // the client's and runs this filter again.
+    if let Some(uri) = ctx.upstream_uri.clone() {
         let uri = http::Uri::try_from(uri).map_err(|_| internal("upstream uri"))?;
         req.set_uri(uri);
     }

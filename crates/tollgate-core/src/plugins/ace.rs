@@ -1,9 +1,9 @@
 //! `ace` (priority 955): access control enforcement for API packages,
 //! following contract §4 step by step.
 
-use super::{AccessCx, Plugin};
+use super::{Access, AccessCx, Charge, Plugin, Resume};
 use crate::credentials::{find_key, Found, KeySource};
-use crate::limiter::LimitKey;
+use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
 use crate::request::{AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply};
@@ -16,6 +16,16 @@ pub struct Ace {
     pub policy: MatchPolicy,
     /// Consumer index to continue as when no or an unknown credential is presented.
     pub anonymous: Option<u32>,
+    /// Index into `CompiledSnapshot::counters`: where package limits are counted.
+    pub counters: u32,
+}
+
+/// An ACE decision waiting for its limit to be charged.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending {
+    ent: Entitlement,
+    credential: u32,
+    scope: LimitScope,
 }
 
 const NO_MATCH: &str = r#"{"message":"no API operation matched"}"#;
@@ -101,7 +111,7 @@ impl Plugin for Ace {
     const NAME: &'static str = "ace";
     const PRIORITY: i32 = 955;
 
-    fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+    fn access(&self, cx: &mut AccessCx<'_>) -> Access {
         let snap = cx.snap;
         let req = cx.req;
         // 1. Operation match.
@@ -109,7 +119,7 @@ impl Plugin for Ace {
             .op_router
             .find(req.host, req.method, match_form(req.path));
         if ops.is_empty() {
-            return match self.policy {
+            return Access::Done(match self.policy {
                 MatchPolicy::Required => {
                     self.decide(cx, AceDecision::NoMatch);
                     Flow::Respond(Reply::static_json(404, NO_MATCH))
@@ -118,13 +128,13 @@ impl Plugin for Ace {
                     self.decide(cx, AceDecision::PassThrough);
                     Flow::Continue
                 }
-            };
+            });
         }
         // 2. Already authenticated by a higher-priority auth plugin.
         let id = cx.state.identity;
         if self.anonymous.is_some() && id.consumer.is_some() && !id.anonymous {
             self.decide(cx, AceDecision::PassThrough);
-            return Flow::Continue;
+            return Access::Done(Flow::Continue);
         }
         // 3. Credential.
         let (key, source) = match find_key(&snap.ace_key_names, req.headers, req.query, true, true)
@@ -135,10 +145,10 @@ impl Plugin for Ace {
                     http::header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Key"),
                 ));
-                return self.unauthenticated(cx, r);
+                return Access::Done(self.unauthenticated(cx, r));
             }
             Found::Duplicate => {
-                return self.unauthenticated(cx, Reply::static_json(401, DUPLICATE))
+                return Access::Done(self.unauthenticated(cx, Reply::static_json(401, DUPLICATE)))
             }
             Found::Key(k, s) => (k, s),
         };
@@ -153,50 +163,76 @@ impl Plugin for Ace {
                 .contains(&app.strategy)
         });
         let Some(cred_idx) = cred_idx else {
-            return self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED));
+            return Access::Done(self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED)));
         };
         let cred = snap.credentials.get(cred_idx);
         let app = &snap.apps[cred.app as usize];
         // 4. Entitlement.
         let Some(ent) = entitlement(snap, app, ops) else {
             self.decide(cx, AceDecision::Forbidden);
-            return Flow::Respond(Reply::static_json(403, FORBIDDEN));
+            return Access::Done(Flow::Respond(Reply::static_json(403, FORBIDDEN)));
         };
-        // 5. Limits.
-        if let Some((limit, scope)) = ent.charge {
-            let key = LimitKey {
-                subject: cred.subject,
-                scope: limit.scope,
-            };
-            let outcome = cx.limiter.charge(key, &limit.limit, cx.now_ns);
-            cx.state.ace_rate = Some(RateHeaders {
-                outcome,
-                scope: Some(scope),
-            });
-            if !outcome.allowed {
-                cx.state.ace = Some(AceGrant {
-                    operation: ent.operation,
-                    package: ent.package,
-                    app: cred.app,
+        // 5. Limits: charged by the caller (locally or in Redis), then `resume`.
+        match ent.charge {
+            Some((limit, scope)) => Access::Charge(
+                Charge {
+                    key: LimitKey {
+                        subject: cred.subject,
+                        scope: limit.scope,
+                    },
+                    limit: limit.limit,
+                    counters: self.counters,
+                },
+                Resume::Ace(Pending {
+                    ent,
                     credential: cred_idx,
-                });
-                self.decide(cx, AceDecision::RateLimited);
-                let mut r = Reply::static_json(429, LIMITED);
-                r.headers.push((
-                    http::header::RETRY_AFTER,
-                    HeaderValue::from(outcome.retry_after_secs),
-                ));
-                return Flow::Respond(r);
-            }
+                    scope,
+                }),
+            ),
+            None => Access::Done(self.allow(cx, ent, cred_idx)),
         }
-        // 6. Allowed: identity for the upstream headers and later plugins.
+    }
+
+    fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
+        let Resume::Ace(p) = resume else {
+            return Flow::Continue;
+        };
+        cx.state.ace_rate = Some(RateHeaders {
+            outcome,
+            scope: Some(p.scope),
+        });
+        if outcome.allowed {
+            return self.allow(cx, p.ent, p.credential);
+        }
+        let app = cx.snap.credentials.get(p.credential).app;
+        cx.state.ace = Some(AceGrant {
+            operation: p.ent.operation,
+            package: p.ent.package,
+            app,
+            credential: p.credential,
+        });
+        self.decide(cx, AceDecision::RateLimited);
+        let mut r = Reply::static_json(429, LIMITED);
+        r.headers.push((
+            http::header::RETRY_AFTER,
+            HeaderValue::from(outcome.retry_after_secs),
+        ));
+        Flow::Respond(r)
+    }
+}
+
+impl Ace {
+    /// Step 6: identity for the upstream headers and later plugins.
+    fn allow(&self, cx: &mut AccessCx<'_>, ent: Entitlement, credential: u32) -> Flow {
+        let app_idx = cx.snap.credentials.get(credential).app;
+        let app = &cx.snap.apps[app_idx as usize];
         cx.state.ace = Some(AceGrant {
             operation: ent.operation,
             package: ent.package,
-            app: cred.app,
-            credential: cred_idx,
+            app: app_idx,
+            credential,
         });
-        if app.consumer.is_some() || id.anonymous {
+        if app.consumer.is_some() || cx.state.identity.anonymous {
             cx.state.identity = Identity {
                 consumer: app.consumer,
                 anonymous: false,

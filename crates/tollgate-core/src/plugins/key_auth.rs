@@ -1,6 +1,6 @@
 //! `key-auth` (priority 1250): identifies a consumer by one of its keys.
 
-use super::{AccessCx, Plugin};
+use super::{Access, AccessCx, Plugin};
 use crate::credentials::{find_key, Found, KeyName, KeySource};
 use crate::request::{Flow, Hidden, Identity, Reply};
 use http::HeaderValue;
@@ -44,7 +44,13 @@ impl Plugin for KeyAuth {
     const NAME: &'static str = "key-auth";
     const PRIORITY: i32 = 1250;
 
-    fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+    fn access(&self, cx: &mut AccessCx<'_>) -> Access {
+        Access::Done(self.authenticate(cx))
+    }
+}
+
+impl KeyAuth {
+    fn authenticate(&self, cx: &mut AccessCx<'_>) -> Flow {
         let req = cx.req;
         let found = find_key(
             &self.names,

@@ -17,9 +17,50 @@ pub use key_auth::KeyAuth;
 pub use rate_limiting::RateLimiting;
 pub use request_termination::RequestTermination;
 
-use crate::limiter::LimiterStore;
+use crate::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome};
 use crate::request::{Flow, RequestState, RequestView};
 use crate::snapshot::CompiledSnapshot;
+use tollgate_config::plugins::RedisConfig;
+
+/// Where a plugin's counters live. The core only names it; the gateway owns
+/// the connections (`snap.counters[i]` → a backend).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Counters {
+    Local,
+    /// `sync_rate` 0: every decision atomically in Redis; > 0: local
+    /// decisions, counters exchanged with Redis every `sync_rate` seconds.
+    Redis {
+        redis: RedisConfig,
+        sync_rate: f64,
+    },
+}
+
+/// A limit a plugin needs charged before it can decide.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge {
+    pub key: LimitKey,
+    pub limit: CompiledLimit,
+    /// Index into `CompiledSnapshot::counters`.
+    pub counters: u32,
+}
+
+/// What a plugin needs to finish once its charge is done.
+#[derive(Debug, Clone, Copy)]
+pub enum Resume {
+    Ace(ace::Pending),
+    RateLimiting,
+}
+
+/// The result of a plugin's access phase: decided, or waiting for a charge
+/// (which may need I/O the core does not do).
+// Returned by value once per plugin call and consumed at once; boxing the
+// large variant would allocate on every limited request.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Access {
+    Done(Flow),
+    Charge(Charge, Resume),
+}
 
 /// Everything a plugin's access phase may read or change.
 pub struct AccessCx<'a> {
@@ -37,7 +78,12 @@ pub trait Plugin {
     const NAME: &'static str;
     const PRIORITY: i32;
 
-    fn access(&self, cx: &mut AccessCx<'_>) -> Flow;
+    fn access(&self, cx: &mut AccessCx<'_>) -> Access;
+
+    /// Finishes after a [`Access::Charge`]; plugins that never charge keep the default.
+    fn resume(&self, _cx: &mut AccessCx<'_>, _resume: Resume, _outcome: Outcome) -> Flow {
+        Flow::Continue
+    }
 }
 
 /// A compiled plugin.
@@ -68,7 +114,7 @@ impl PluginInstance {
         }
     }
 
-    pub fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+    pub fn access(&self, cx: &mut AccessCx<'_>) -> Access {
         match self {
             PluginInstance::KeyAuth(p) => p.access(cx),
             PluginInstance::Ace(p) => p.access(cx),
@@ -76,17 +122,24 @@ impl PluginInstance {
             PluginInstance::RequestTermination(p) => p.access(cx),
         }
     }
-}
 
-/// Runs a route's chain in order; stops at the first plugin that responds.
-pub fn run_access(chain: &Chain, cx: &mut AccessCx<'_>) -> Flow {
-    for entry in chain.entries() {
-        let Some(plugin) = entry.pick(cx.state.identity.consumer) else {
-            continue;
-        };
-        if let Flow::Respond(r) = plugin.access(cx) {
-            return Flow::Respond(r);
+    pub fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
+        match self {
+            PluginInstance::KeyAuth(p) => p.resume(cx, resume, outcome),
+            PluginInstance::Ace(p) => p.resume(cx, resume, outcome),
+            PluginInstance::RateLimiting(p) => p.resume(cx, resume, outcome),
+            PluginInstance::RequestTermination(p) => p.resume(cx, resume, outcome),
         }
     }
-    Flow::Continue
+
+    /// The access phase with charges made on the local limiter (tests, benches).
+    pub fn access_local(&self, cx: &mut AccessCx<'_>) -> Flow {
+        match self.access(cx) {
+            Access::Done(flow) => flow,
+            Access::Charge(c, resume) => {
+                let outcome = cx.limiter.charge(c.key, &c.limit, cx.now_ns);
+                self.resume(cx, resume, outcome)
+            }
+        }
+    }
 }

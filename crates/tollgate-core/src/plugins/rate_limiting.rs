@@ -1,8 +1,8 @@
 //! `rate-limiting` (priority 910): Kong-style per-consumer, per-credential or
 //! per-IP limits over second/minute/hour/day windows, on the shared limiter.
 
-use super::{AccessCx, Plugin};
-use crate::limiter::{CompiledLimit, LimitKey};
+use super::{Access, AccessCx, Charge, Plugin, Resume};
+use crate::limiter::{CompiledLimit, LimitKey, Outcome};
 use crate::request::{Flow, RateHeaders, Reply};
 use http::HeaderValue;
 use std::hash::{Hash, Hasher};
@@ -16,6 +16,8 @@ pub struct RateLimiting {
     pub scope: u64,
     pub hide_client_headers: bool,
     pub error: Reply,
+    /// Index into `CompiledSnapshot::counters` (`policy: redis` or local).
+    pub counters: u32,
 }
 
 /// Kong's fallback: consumer, else credential, else client IP.
@@ -52,12 +54,20 @@ impl Plugin for RateLimiting {
     const NAME: &'static str = "rate-limiting";
     const PRIORITY: i32 = 910;
 
-    fn access(&self, cx: &mut AccessCx<'_>) -> Flow {
+    fn access(&self, cx: &mut AccessCx<'_>) -> Access {
         let key = LimitKey {
             subject: subject(self, cx),
             scope: self.scope,
         };
-        let outcome = cx.limiter.charge(key, &self.limit, cx.now_ns);
+        let charge = Charge {
+            key,
+            limit: self.limit,
+            counters: self.counters,
+        };
+        Access::Charge(charge, Resume::RateLimiting)
+    }
+
+    fn resume(&self, cx: &mut AccessCx<'_>, _resume: Resume, outcome: Outcome) -> Flow {
         if !self.hide_client_headers {
             cx.state.plugin_rate = Some(RateHeaders {
                 outcome,

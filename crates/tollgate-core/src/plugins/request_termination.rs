@@ -1,7 +1,7 @@
 //! `request-termination` (priority 2): answers every request it applies to
 //! with a fixed response, typically scoped to a consumer (e.g. anonymous).
 
-use super::{AccessCx, Plugin};
+use super::{Access, AccessCx, Plugin};
 use crate::request::{Flow, Reply};
 
 #[derive(Debug)]
@@ -14,7 +14,7 @@ impl Plugin for RequestTermination {
     const NAME: &'static str = "request-termination";
     const PRIORITY: i32 = 2;
 
-    fn access(&self, _cx: &mut AccessCx<'_>) -> Flow {
-        Flow::Respond(self.reply.clone())
+    fn access(&self, _cx: &mut AccessCx<'_>) -> Access {
+        Access::Done(Flow::Respond(self.reply.clone()))
     }
 }
