@@ -23,7 +23,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 UP=127.0.0.1:19301
-"$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
+"$BIN" demo-upstream --listen "$UP" --fixed >/dev/null 2>&1 & PIDS+=($!)
 
 snapshot() { # $1 = sync_rate line, $2 = redis port
 cat <<EOF2
@@ -49,17 +49,16 @@ EOF2
 }
 rl() { echo "      rate_limiting: { sync_rate: $1, redis: { host: 127.0.0.1, port: $2, read_timeout: 500 } }"; }
 
-start_planes() { # $1 = count, $2 = config file; prints URLs
-  local urls=()
+start_planes() { # $1 = count, $2 = config file; sets URLS
+  URLS=""
   for i in $(seq 1 "$1"); do
     local p=$((19310 + i * 2))
-    TOLLGATE_LOG=warn "$BIN" run --config "$2" --listen "127.0.0.1:$p" --admin-listen "127.0.0.1:$((p + 1))" --threads 1 & PIDS+=($!)
-    urls+=("http://127.0.0.1:$p/items")
+    TOLLGATE_LOG=warn "$BIN" run --config "$2" --listen "127.0.0.1:$p" --admin-listen "127.0.0.1:$((p + 1))" --threads 1 >/dev/null 2>&1 & PIDS+=($!)
+    URLS="$URLS http://127.0.0.1:$p/items"
   done
   for i in $(seq 1 "$1"); do
     until curl -sf "http://127.0.0.1:$((19310 + i * 2 + 1))/health" >/dev/null; do sleep 0.05; done
   done
-  echo "${urls[@]}"
 }
 stop_planes() { for p in "${PIDS[@]:1}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; PIDS=("${PIDS[0]}"); }
 
@@ -71,9 +70,9 @@ for n in 1 3 5; do
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 & RP=$!
     until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
     snapshot "$(rl "$s" "$port")" >"$WORK/c.yaml"
-    urls=$(start_planes "$n" "$WORK/c.yaml")
+    start_planes "$n" "$WORK/c.yaml"
     # shellcheck disable=SC2086
-    out=$("$LOAD" k1 "$SECS" "$RATE" $urls)
+    out=$("$LOAD" k1 "$SECS" "$RATE" $URLS)
     admitted=$(awk '{print $2}' <<<"$out"); elapsed=$(awk '{print $8}' <<<"$out"); errs=$(awk '{print $6}' <<<"$out")
     exact=$(awk -v l="$LIMIT" -v e="$elapsed" 'BEGIN{ printf "%.1f", l + l/60*e }')
     printf '%-6s %-10s %9s %9s %8.3f%s\n' "$n" "$s" "$admitted" "$exact" "$(awk -v a="$admitted" -v x="$exact" 'BEGIN{print a/x}')" "$([ "$errs" != 0 ] && echo "  ($errs errors)")"
@@ -87,12 +86,23 @@ LIMIT=1000000000
 port=$((19390 + RANDOM % 500))
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 & RP=$!
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.05; done
-for mode in local 0 0.1; do
-  if [ "$mode" = local ]; then snapshot "" >"$WORK/c.yaml"; else snapshot "$(rl "$mode" "$port")" >"$WORK/c.yaml"; fi
-  url=$(start_planes 1 "$WORK/c.yaml")
-  curl -s -o /dev/null -H 'apikey: k1' "$url"
-  out=$(wrk -t2 -c32 -d8s --latency -H 'apikey: k1' "$url")
-  printf '%-6s %10s req/s  p50 %8s  p99 %8s\n' "$mode" "$(awk '/Requests\/sec/ {print $2}' <<<"$out")" "$(awk '$1=="50%" {print $2}' <<<"$out")" "$(awk '$1=="99%" {print $2}' <<<"$out")"
-  stop_planes
+declare -A RPS P99
+for round in 1 2 3; do
+  for mode in local 0 0.1; do
+    if [ "$mode" = local ]; then snapshot "" >"$WORK/c.yaml"; else snapshot "$(rl "$mode" "$port")" >"$WORK/c.yaml"; fi
+    start_planes 1 "$WORK/c.yaml"
+    url=${URLS# }
+    curl -s -o /dev/null -H 'apikey: k1' "$url"
+    out=$(wrk -t2 -c32 -d8s --latency -H 'apikey: k1' "$url")
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+    printf 'round %d %-6s %10s req/s  p50 %8s  p99 %8s\n' "$round" "$mode" "$rps" "$(awk '$1=="50%" {print $2}' <<<"$out")" "$p99"
+    RPS[$mode]="${RPS[$mode]:-} $rps"
+    stop_planes
+  done
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ print a[int((NR+1)/2)] }'; }
+loc=$(median <<<"${RPS[local]}")
+for mode in 0 0.1; do
+  awk -v a="$(median <<<"${RPS[$mode]}")" -v b="$loc" -v m="$mode" 'BEGIN{ printf "sync_rate %-4s median %.0f req/s = %.3f x local (%.0f)\n", m, a, a/b, b }'
 done
 kill "$RP" 2>/dev/null || true

@@ -142,9 +142,10 @@ fn async_sync_rate_bounds_the_overshoot_and_converges() {
     let got = statuses(&planes, 120, Duration::from_millis(10));
     let admitted = count(&got, 200);
     assert!(admitted >= 20, "at least the limit: {admitted}");
-    // Worst case (docs/cluster.md): (nodes - 1) x (remaining at the last sync + refill per interval).
+    // docs/cluster.md: excess <= (nodes - 1) x requests per node per sync interval
+    // (here 2 x ~2), plus slack for a loaded machine delaying syncs.
     assert!(
-        admitted <= 20 + 2 * 20,
+        admitted <= 20 + 10,
         "overshoot beyond the bound: {admitted}"
     );
     eprintln!("async 0.05 s, 3 nodes: admitted {admitted} of limit 20");

@@ -340,3 +340,35 @@ fn push_works_against_a_data_plane_admin_api_and_limits_body_size() {
         ),
     }
 }
+
+#[test]
+fn push_inlines_spec_files() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        tmp.path().join("spec.yaml"),
+        "openapi: 3.0.0\ninfo: { title: t, version: '1' }\npaths:\n  /things:\n    get: { operationId: list-things, responses: { '200': { description: ok } } }\n",
+    )
+    .expect("spec");
+    let up = upstream("things");
+    let file = write(
+        tmp.path(),
+        "s.yaml",
+        &format!(
+            "_format_version: \"3.0\"\nservices: [{{ name: s, url: \"http://{up}\", routes: [{{ name: r, paths: [/things], strip_path: false }}] }}]\nplugins: [{{ name: ace, config: {{ match_policy: required }} }}]\napis: [{{ name: t, spec_file: spec.yaml }}]\n"
+        ),
+    );
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let out = push(&file, &cp.url, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = get(&format!("{}/v1/config", cp.url), &[])
+        .expect("get")
+        .json();
+    assert!(
+        cfg["config"].as_str().unwrap_or("").contains("list-things"),
+        "{cfg}"
+    );
+}

@@ -109,7 +109,9 @@ impl Outcome {
             let (Some(spec), Some(debt)) = (w, d) else {
                 continue;
             };
-            let rem = spec.period_ns.saturating_sub(*debt) / spec.interval_ns;
+            // The interval is rounded down to whole ns; for limits that do not
+            // divide the window that could report one more than the limit.
+            let rem = (spec.period_ns.saturating_sub(*debt) / spec.interval_ns).min(spec.limit);
             out.windows[i] = Some(WindowState {
                 unit: spec.unit,
                 limit: spec.limit,
@@ -262,9 +264,9 @@ impl LimiterStore {
         entry.rebase(limit, now);
         for (s, d) in entry.slots.iter_mut().zip(debts.iter()) {
             if let (Some(s), Some(d)) = (s.as_mut(), d) {
-                // Never more than one full window of debt: a reconnecting node
-                // must not lock a caller out for longer than the window.
-                s.tat = s.tat.max(now + (*d).min(s.spec.period_ns));
+                // Debt beyond a window is what holds every node back after they
+                // admitted together; capped (as in Redis) at four windows.
+                s.tat = s.tat.max(now + (*d).min(4 * s.spec.period_ns));
             }
         }
     }

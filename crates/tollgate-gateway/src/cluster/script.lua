@@ -40,8 +40,10 @@ end
 if mode == 'add' or ok then
   for k = 1, n do
     tats[k] = tats[k] + iv[k] * cost
-    -- Never more than one window of debt, so an outage's backlog cannot lock a caller out.
-    if tats[k] - now > pd[k] + iv[k] then tats[k] = now + pd[k] + iv[k] end
+    -- Debt beyond one window is kept (it is what pushes every node back after
+    -- they over-admitted together), but capped at four windows so that an
+    -- outage's backlog cannot lock a caller out for long.
+    if tats[k] - now > 4 * pd[k] then tats[k] = now + 4 * pd[k] end
     redis.call('HSET', KEYS[k], 't', tats[k], 'i', iv[k])
     redis.call('PEXPIRE', KEYS[k], math.ceil((tats[k] - now) / 1000) + 1000)
   end
