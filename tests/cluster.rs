@@ -250,3 +250,26 @@ fn wrong_password_or_unreachable_redis_never_fails_requests() {
     let m = right.metrics();
     assert!(m.contains("tollgate_redis_errors_total 0"), "{m}");
 }
+
+#[test]
+fn limiter_state_in_redis_survives_a_reload_with_an_unchanged_limit() {
+    let redis = Redis::start(free_port(), None);
+    let up = upstream("items");
+    let yaml = snapshot(up, redis.port, "0", "{ limit: 4, duration: minutes }", None);
+    let gw = Gateway::start(&yaml);
+    for _ in 0..3 {
+        assert_eq!(gw.get("/items", &[("apikey", "k1")]).status, 200);
+    }
+    let h0 = gw.status()["config_hash"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    gw.rewrite_config(&yaml.replace("name: app,", "name: app2,"));
+    gw.wait_hash_change(&h0);
+    let r = gw.get("/items", &[("apikey", "k1")]);
+    assert_eq!(
+        (r.status, r.header("ratelimit-remaining")),
+        (200, Some("0"))
+    );
+    assert_eq!(gw.get("/items", &[("apikey", "k1")]).status, 429);
+}

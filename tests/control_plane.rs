@@ -372,3 +372,118 @@ fn push_inlines_spec_files() {
         "{cfg}"
     );
 }
+
+/// A fake control plane that answers every request with `response`.
+fn fake_control_plane(response: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(response);
+        }
+    });
+    url
+}
+
+#[test]
+fn garbage_or_errors_from_the_control_plane_never_drop_the_running_snapshot() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cache = tmp.path().join("cache");
+    // Seed the cache through a real control plane.
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let dp = data_plane(&cp.url, &cache);
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cache.join("snapshot.meta.json").exists() {
+        assert!(Instant::now() < deadline, "cache not written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(dp);
+    let answers: [&'static [u8]; 3] = [
+        b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nx-tollgate-config-version: 9\r\ncontent-length: 12\r\n\r\nnot a config",
+        b"\x00\x01garbage garbage\r\n\r\n",
+    ];
+    for answer in answers {
+        let fake = fake_control_plane(answer);
+        let dp = data_plane(&fake, &cache);
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(version(&dp), Some(1), "{}", dp.log());
+        assert_eq!(dp.get("/flights", &[("apikey", "fb-key")]).status, 200);
+    }
+}
+
+#[test]
+fn racing_pushes_get_distinct_versions_and_the_last_one_wins() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let dp = data_plane(&cp.url, &tmp.path().join("c"));
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    let files: Vec<_> = (0..4)
+        .map(|i| {
+            write(
+                tmp.path(),
+                &format!("v{i}.yaml"),
+                &yaml
+                    .replace("username: mapped", &format!("username: mapped{i}"))
+                    .replace("consumer: mapped", &format!("consumer: mapped{i}")),
+            )
+        })
+        .collect();
+    let url = cp.url.clone();
+    let versions: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|f| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let body = std::fs::read(f).expect("read");
+                    let r = request("POST", &format!("{url}/v1/config"), &[], Some(&body))
+                        .expect("push");
+                    assert_eq!(r.status, 201, "{}", r.body);
+                    r.json()["version"].as_u64().expect("version")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("push thread"))
+            .collect()
+    });
+    let mut sorted = versions.clone();
+    sorted.sort();
+    assert_eq!(sorted, [1, 2, 3, 4], "{versions:?}");
+    wait_version(&[&dp], 4, Duration::from_secs(2));
+    let cfg = get(&format!("{}/v1/config", cp.url), &[])
+        .expect("get")
+        .json();
+    assert_eq!(cfg["hash"], dp.status()["config_hash"]);
+}
+
+#[test]
+fn an_unwritable_cache_is_logged_and_serving_continues() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A file where the cache directory should be: every write fails.
+    let blocked = write(tmp.path(), "not-a-dir", "x");
+    let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
+    let dp = data_plane(&cp.url, &blocked);
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+    assert_eq!(dp.get("/flights", &[("apikey", "fb-key")]).status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dp.log().contains("cannot write the snapshot cache") {
+        assert!(Instant::now() < deadline, "{}", dp.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -10,6 +10,7 @@ pub mod load;
 pub mod model;
 pub mod openapi;
 pub mod operations;
+pub mod persist;
 pub mod plugins;
 pub mod resolved;
 pub mod synth;

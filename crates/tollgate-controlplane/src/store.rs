@@ -81,19 +81,6 @@ fn check(bytes: &[u8]) -> Result<Snapshot, ConfigErrors> {
     Ok(s)
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(name))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl Store {
     /// Opens the store, loading the persisted snapshot if there is one.
     pub fn open(dir: Option<PathBuf>) -> std::io::Result<Store> {
@@ -177,14 +164,16 @@ impl Store {
         });
         if let Some(dir) = &self.dir {
             let file = format!("snapshot-{version}");
-            write_atomic(dir, &file, &stored.bytes).map_err(PushError::Persist)?;
+            tollgate_config::persist::write_atomic(dir, &file, &stored.bytes)
+                .map_err(PushError::Persist)?;
             let ptr = serde_json::to_vec(&Pointer {
                 version,
                 hash: stored.hash.clone(),
                 file: file.clone(),
             })
             .unwrap_or_default();
-            write_atomic(dir, "current.json", &ptr).map_err(PushError::Persist)?;
+            tollgate_config::persist::write_atomic(dir, "current.json", &ptr)
+                .map_err(PushError::Persist)?;
             if let Some(prev) = &prev {
                 let _ = std::fs::remove_file(dir.join(format!("snapshot-{}", prev.version)));
             }

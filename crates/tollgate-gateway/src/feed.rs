@@ -34,27 +34,17 @@ struct CacheMeta {
     hash: String,
 }
 
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(tmp, dir.join(name))
-}
-
 /// Writes an applied snapshot to the cache; failures are logged, never fatal.
 fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str) {
     let result = std::fs::create_dir_all(dir)
-        .and_then(|_| write_atomic(dir, "snapshot", bytes))
+        .and_then(|_| tollgate_config::persist::write_atomic(dir, "snapshot", bytes))
         .and_then(|_| {
             let meta = serde_json::to_vec(&CacheMeta {
                 version,
                 hash: hash.to_string(),
             })
             .unwrap_or_default();
-            write_atomic(dir, "snapshot.meta.json", &meta)
+            tollgate_config::persist::write_atomic(dir, "snapshot.meta.json", &meta)
         });
     if let Err(e) = result {
         tracing::warn!(dir = %dir.display(), "cannot write the snapshot cache (still serving): {e}");
@@ -161,6 +151,12 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 failures = 0;
                 status.connected.store(true, Ordering::Relaxed);
                 if let Poll::Snapshot { bytes, version } = p {
+                    if version == seen && error.is_some() {
+                        // The version this data plane already refused, sent again: a
+                        // control plane that ignores `seen`. Do not spin on it.
+                        std::thread::sleep(Duration::from_secs(1));
+                        continue;
+                    }
                     seen = version;
                     match gw.apply_bytes(&bytes, None, Some(version)) {
                         Ok(a) => {
