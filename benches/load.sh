@@ -86,6 +86,7 @@ TOLLGATE_LOG=warn "$BIN" run --config "$WORK/noplugins.yaml" --listen 127.0.0.1:
 "$BARE" 127.0.0.1:19020 "$UP" "$THREADS" 2>/dev/null & PIDS+=($!)
 "$BARE_MI" 127.0.0.1:19040 "$UP" "$THREADS" 2>/dev/null & PIDS+=($!)
 TARGETS="ace:19000 noplugins:19010 pingora:19020 pingora-mi:19040"
+declare -A PROC=([ace]=${PIDS[1]} [noplugins]=${PIDS[2]} [pingora]=${PIDS[3]} [pingora-mi]=${PIDS[4]})
 if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then
   NGINX=$(command -v nginx || echo /usr/sbin/nginx)
   "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/nginx-error.log" 2>/dev/null && TARGETS="$TARGETS nginx:19030"
@@ -96,33 +97,49 @@ for p in 19101 19000 19010 19020 19040; do wait_port "127.0.0.1:$p"; done
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'apikey: bench-key' http://127.0.0.1:19000/bench)
 [ "$code" = 200 ] || { echo "ace gateway answered $code" >&2; exit 1; }
 
-declare -A RPS P50 P99
+# CPU time (user + system, all threads) of a proxy's processes, in clock ticks.
+cpu_ticks() {
+  local pids=$1 total=0
+  if [ "$1" = nginx ]; then pids="$(cat "$WORK/nginx.pid") $(pgrep -P "$(cat "$WORK/nginx.pid")" | tr '\n' ' ')"; fi
+  for p in $pids; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+HZ=$(getconf CLK_TCK)
+declare -A RPS P50 P99 CPU
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
 echo "machine: $(nproc) cores, $(uname -r); wrk -t$WRK_THREADS -c$CONNS -d$DURATION; proxy threads $THREADS; rounds $ROUNDS"
 for round in $(seq 1 "$ROUNDS"); do
   for t in $TARGETS; do
     name=${t%%:*}; port=${t#*:}
     curl -s -o /dev/null -H 'apikey: bench-key' "http://127.0.0.1:$port/bench" || true
+    who=${PROC[$name]:-nginx}
+    c0=$(cpu_ticks "$who")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency -H 'apikey: bench-key' "http://127.0.0.1:$port/bench")
+    c1=$(cpu_ticks "$who")
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    cpu=$(awk -v d="$((c1 - c0))" -v hz="$HZ" -v n="$reqs" 'BEGIN{ printf "%.1f", d * 1000000 / hz / n }')
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
     p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
     non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
     [ -n "$non2xx" ] && echo "warning: $name had $non2xx non-2xx responses" >&2
-    RPS[$name]="${RPS[$name]:-} $rps"; P50[$name]="${P50[$name]:-} $p50"; P99[$name]="${P99[$name]:-} $p99"
-    printf 'round %d %-10s %10s req/s  p50 %8s ms  p99 %8s ms\n' "$round" "$name" "$rps" "$p50" "$p99"
+    RPS[$name]="${RPS[$name]:-} $rps"; P50[$name]="${P50[$name]:-} $p50"; P99[$name]="${P99[$name]:-} $p99"; CPU[$name]="${CPU[$name]:-} $cpu"
+    printf 'round %d %-10s %10s req/s  p50 %8s ms  p99 %8s ms  proxy CPU %6s us/req\n' "$round" "$name" "$rps" "$p50" "$p99" "$cpu"
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
 echo
-printf '%-10s %12s %10s %10s\n' target "req/s" "p50 ms" "p99 ms"
+printf '%-10s %12s %10s %10s %14s\n' target "req/s" "p50 ms" "p99 ms" "CPU us/req"
 for t in $TARGETS; do
   name=${t%%:*}
-  printf '%-10s %12s %10s %10s\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${P50[$name]}")" "$(median <<<"${P99[$name]}")"
+  printf '%-10s %12s %10s %10s %14s\n' "$name" "$(median <<<"${RPS[$name]}")" "$(median <<<"${P50[$name]}")" "$(median <<<"${P99[$name]}")" "$(median <<<"${CPU[$name]}")"
 done
 ace=$(median <<<"${RPS[ace]}")
 for base in noplugins pingora pingora-mi nginx; do
   [ -n "${RPS[$base]:-}" ] || continue
   b=$(median <<<"${RPS[$base]}")
-  awk -v a="$ace" -v b="$b" -v n="$base" 'BEGIN{ printf "ace / %-9s throughput ratio %.3f\n", n, a/b }'
+  ca=$(median <<<"${CPU[ace]}"); cb=$(median <<<"${CPU[$base]}")
+  awk -v a="$ace" -v b="$b" -v n="$base" -v ca="$ca" -v cb="$cb" 'BEGIN{ printf "ace / %-10s throughput ratio %.3f   proxy CPU per request ratio %.3f\n", n, a/b, ca/cb }'
 done

@@ -102,10 +102,23 @@ pub fn set_identity(
     Ok(())
 }
 
+/// A number as a header value. Values below 1024 (most limits, remaining
+/// counts and resets) come from a table built once, so writing the rate-limit
+/// headers does not allocate.
+fn num(v: u64) -> HeaderValue {
+    static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    let table = SMALL.get_or_init(|| (0..1024u64).map(HeaderValue::from).collect());
+    usize::try_from(v)
+        .ok()
+        .and_then(|i| table.get(i))
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from(v))
+}
+
 fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowState) {
-    headers(RATELIMIT_LIMIT, HeaderValue::from(b.limit));
-    headers(RATELIMIT_REMAINING, HeaderValue::from(b.remaining));
-    headers(RATELIMIT_RESET, HeaderValue::from(b.reset_secs));
+    headers(RATELIMIT_LIMIT, num(b.limit));
+    headers(RATELIMIT_REMAINING, num(b.remaining));
+    headers(RATELIMIT_RESET, num(b.reset_secs));
 }
 
 /// Adds the rate-limit headers. When ACE and the rate-limiting plugin both
@@ -144,8 +157,8 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
     }
     for w in per_unit.iter().flatten() {
         let (limit, remaining) = window_names(w.unit);
-        put(limit, HeaderValue::from(w.limit));
-        put(remaining, HeaderValue::from(w.remaining));
+        put(limit, num(w.limit));
+        put(remaining, num(w.remaining));
     }
     if let Some((_, b)) = binding {
         put_binding(&mut put, &b);
