@@ -249,7 +249,7 @@ fn flags_read_environment_variables() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let healthy = support::wait_healthy(&mut child, &admin);
+    let healthy = support::wait_healthy(&mut child, &admin) && support::wait_listening(&proxy);
     let r = support::get(&format!("http://{proxy}/x"), &[]);
     let _ = child.kill();
     let _ = child.wait();

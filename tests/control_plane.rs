@@ -17,11 +17,22 @@ struct ControlPlane {
 
 impl ControlPlane {
     fn start(port: u16, data_dir: &Path, extra: &[&str]) -> ControlPlane {
+        let dir = data_dir.display().to_string();
+        let mut args = vec!["--data-dir", dir.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(port, &args)
+    }
+
+    /// Without `--data-dir`: versions live in memory and restart at 1.
+    fn start_in_memory(port: u16) -> ControlPlane {
+        Self::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, args: &[&str]) -> ControlPlane {
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(BIN)
-            .args(["cp", "--listen", &listen, "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
+            .args(["cp", "--listen", &listen])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -486,4 +497,43 @@ fn an_unwritable_cache_is_logged_and_serving_continues() {
         assert!(Instant::now() < deadline, "{}", dp.log());
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn data_planes_follow_a_control_plane_whose_versions_restarted() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = support::free_port();
+    let mut cp = ControlPlane::start_in_memory(port);
+    let dp = data_plane(&cp.url, &tmp.path().join("c"));
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
+        .status
+        .success());
+    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let old_hash = dp.status()["config_hash"].clone();
+    cp.kill();
+    // A new control plane without the old data: its first version is 1 again,
+    // with different content. The data plane must take it.
+    let cp2 = ControlPlane::start_in_memory(port);
+    let v2 = yaml
+        .replace("username: mapped", "username: mapped2")
+        .replace("consumer: mapped", "consumer: mapped2");
+    assert!(push(&write(tmp.path(), "b.yaml", &v2), &cp2.url, &[])
+        .status
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while dp.status()["config_hash"] == old_hash {
+        assert!(
+            Instant::now() < deadline,
+            "data plane kept the old snapshot:\n{}",
+            dp.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        dp.status()["config_hash"],
+        get(&format!("{}/v1/config", cp2.url), &[])
+            .expect("get")
+            .json()["hash"]
+    );
 }

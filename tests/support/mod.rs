@@ -83,7 +83,7 @@ impl Gateway {
                 .spawn()
                 .expect("spawn tollgate");
             let mut child = Some(child);
-            if wait_healthy(child.as_mut().expect("child"), &admin) {
+            if wait_healthy(child.as_mut().expect("child"), &admin) && wait_listening(&proxy) {
                 return Gateway {
                     child: child.take().expect("child"),
                     proxy,
@@ -189,6 +189,19 @@ pub fn wait_healthy(child: &mut Child, admin: &str) -> bool {
             }
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Waits until `addr` accepts connections (the admin service can be up a
+/// moment before the proxy listener).
+pub fn wait_listening(addr: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     false
 }

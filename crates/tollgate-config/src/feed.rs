@@ -15,6 +15,10 @@ pub const DATA_PLANES_PATH: &str = "/v1/data-planes";
 pub const VERSION_HEADER: &str = "x-tollgate-config-version";
 /// Response header carrying the snapshot's hash.
 pub const HASH_HEADER: &str = "x-tollgate-config-hash";
+/// Response header carrying the control plane's epoch: a random id fixed for
+/// the life of its data dir, so data planes notice a control plane whose
+/// versions started again from 1.
+pub const EPOCH_HEADER: &str = "x-tollgate-cp-epoch";
 /// Longest a subscribe request is held open, in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 
@@ -32,6 +36,8 @@ pub struct Report {
     pub seen: u64,
     /// Why the last received snapshot was refused, if it was.
     pub error: Option<String>,
+    /// The control-plane epoch `seen` belongs to.
+    pub epoch: Option<String>,
     /// Seconds to hold the poll open.
     pub wait: u64,
 }
@@ -84,6 +90,9 @@ impl Report {
         if let Some(e) = &self.error {
             q.push_str(&format!("&error={}", enc(e)));
         }
+        if let Some(e) = &self.epoch {
+            q.push_str(&format!("&epoch={}", enc(e)));
+        }
         q
     }
 
@@ -117,6 +126,7 @@ impl Report {
                         .min(MAX_WAIT_SECS)
                 }
                 "error" => r.error = Some(v),
+                "epoch" => r.epoch = Some(v),
                 _ => {}
             }
         }
@@ -158,6 +168,7 @@ mod tests {
             version: Some(7),
             seen: 9,
             error: Some("bad: \"x\" & y=z".into()),
+            epoch: Some("e1".into()),
             wait: 5,
         };
         assert_eq!(Report::from_query(&r.to_query()), Ok(r));

@@ -130,7 +130,9 @@ impl ControlPlane {
             if let Some(cur) = self.store.current() {
                 // `!=` rather than `>`: a control plane that lost its data dir restarts
                 // its versions at 1, and its data planes must still follow it.
-                if cur.version != report.seen {
+                if cur.version != report.seen
+                    || report.epoch.as_deref() != Some(self.store.epoch.as_str())
+                {
                     break Some(cur);
                 }
             }
@@ -143,6 +145,7 @@ impl ControlPlane {
         let Some(cur) = answer else {
             return Response::builder()
                 .status(StatusCode::NO_CONTENT)
+                .header(feed::EPOCH_HEADER, self.store.epoch.as_str())
                 .body(Vec::new())
                 .unwrap_or_default();
         };
@@ -156,7 +159,8 @@ impl ControlPlane {
             .header("content-type", "application/octet-stream")
             .header("content-length", body.len())
             .header(feed::VERSION_HEADER, cur.version)
-            .header(feed::HASH_HEADER, cur.hash.as_str());
+            .header(feed::HASH_HEADER, cur.hash.as_str())
+            .header(feed::EPOCH_HEADER, self.store.epoch.as_str());
         if let Some(enc) = encoding {
             b = b.header("content-encoding", enc);
         }

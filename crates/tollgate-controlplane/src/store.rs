@@ -44,6 +44,8 @@ struct Pointer {
 }
 
 pub struct Store {
+    /// Random id of this store's version sequence (see `feed::EPOCH_HEADER`).
+    pub epoch: String,
     dir: Option<PathBuf>,
     current: Mutex<Option<Arc<Stored>>>,
     /// Serializes pushes: compare, persist and publish happen as one step.
@@ -61,6 +63,15 @@ fn operations(s: &Snapshot) -> BTreeSet<String> {
             })
         })
         .collect()
+}
+
+fn new_epoch() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let pid = std::process::id();
+    tollgate_config::hash_bytes(&[&nanos.to_le_bytes(), &pid.to_le_bytes()])[..16].to_string()
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -93,12 +104,29 @@ impl Store {
             .as_ref()
             .map(|c: &Arc<Stored>| c.version)
             .unwrap_or(0);
+        let epoch = match &dir {
+            Some(d) => Self::epoch(d)?,
+            None => new_epoch(),
+        };
         Ok(Store {
+            epoch,
             dir,
             current: Mutex::new(current),
             push_lock: Mutex::new(()),
             changes: watch::channel(version).0,
         })
+    }
+
+    /// The data dir's epoch, created on first use.
+    fn epoch(dir: &Path) -> std::io::Result<String> {
+        match std::fs::read_to_string(dir.join("epoch")) {
+            Ok(e) if !e.trim().is_empty() => Ok(e.trim().to_string()),
+            _ => {
+                let e = new_epoch();
+                tollgate_config::persist::write_atomic(dir, "epoch", e.as_bytes())?;
+                Ok(e)
+            }
+        }
     }
 
     fn load(dir: &Path) -> std::io::Result<Option<Arc<Stored>>> {

@@ -248,6 +248,30 @@ impl LimiterStore {
         Outcome::from_debts(limit, &debts, allowed, retry_ns)
     }
 
+    /// This node's current debt per window of `limit` (0 when unknown): the
+    /// floor a shared counter must not go below.
+    pub fn debts(
+        &self,
+        key: LimitKey,
+        limit: &CompiledLimit,
+        now: u64,
+    ) -> [Option<u64>; MAX_WINDOWS] {
+        let mut out = [None; MAX_WINDOWS];
+        let entry = self.map.get(&key);
+        for (o, w) in out.iter_mut().zip(limit.windows.iter()) {
+            let Some(spec) = w else { continue };
+            let tat = entry.as_ref().and_then(|e| {
+                e.slots
+                    .iter()
+                    .flatten()
+                    .find(|s| s.spec == *spec)
+                    .map(|s| s.tat)
+            });
+            *o = Some(tat.map(|t| t.saturating_sub(now)).unwrap_or(0));
+        }
+        out
+    }
+
     /// Raises the local state of `key` to at least `debts` (time owed per
     /// window, in ns, as of `now`): how a node learns the cluster's usage.
     pub fn merge(

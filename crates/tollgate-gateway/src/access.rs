@@ -150,11 +150,7 @@ async fn run_chain(gw: &Gateway, loaded: &Loaded, chain: &Chain, cx: &mut Access
             Access::Done(flow) => flow,
             Access::Charge(charge, resume) => {
                 let outcome = match loaded.backends.get(charge.counters as usize) {
-                    Some(backend) => {
-                        backend
-                            .charge(&gw.limiter, &gw.metrics, &charge, cx.now_ns)
-                            .await
-                    }
+                    Some(backend) => backend.charge(&gw.limiter, &charge, cx.now_ns).await,
                     None => gw.limiter.charge(charge.key, &charge.limit, cx.now_ns),
                 };
                 plugin.resume(cx, resume, outcome)

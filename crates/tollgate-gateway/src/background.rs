@@ -109,7 +109,7 @@ impl BackgroundService for ClusterSync {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(Duration::from_millis(5)) => {
-                    crate::cluster::sync_due(&gw.cluster, &gw.limiter, &gw.metrics, || gw.now_ns()).await;
+                    crate::cluster::sync_due(&gw.cluster, &gw.limiter, || gw.now_ns()).await;
                 }
             }
         }

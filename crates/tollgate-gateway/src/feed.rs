@@ -24,6 +24,8 @@ pub struct FeedStatus {
 pub struct FeedOptions {
     pub url: String,
     pub cache_dir: Option<PathBuf>,
+    /// The control-plane epoch of the snapshot served at start (from the cache).
+    pub epoch: Option<String>,
     pub id: String,
     pub hostname: String,
 }
@@ -32,16 +34,19 @@ pub struct FeedOptions {
 struct CacheMeta {
     version: Option<u64>,
     hash: String,
+    #[serde(default)]
+    epoch: Option<String>,
 }
 
 /// Writes an applied snapshot to the cache; failures are logged, never fatal.
-fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str) {
+fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str, epoch: Option<&str>) {
     let result = std::fs::create_dir_all(dir)
         .and_then(|_| tollgate_config::persist::write_atomic(dir, "snapshot", bytes))
         .and_then(|_| {
             let meta = serde_json::to_vec(&CacheMeta {
                 version,
                 hash: hash.to_string(),
+                epoch: epoch.map(str::to_string),
             })
             .unwrap_or_default();
             tollgate_config::persist::write_atomic(dir, "snapshot.meta.json", &meta)
@@ -51,25 +56,21 @@ fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str) {
     }
 }
 
-/// Applies the cached snapshot, if any. Returns whether one was applied.
-pub fn boot_from_cache(gw: &Gateway, dir: &Path) -> bool {
-    let (Ok(bytes), Ok(meta)) = (
-        std::fs::read(dir.join("snapshot")),
-        std::fs::read(dir.join("snapshot.meta.json")),
-    ) else {
-        return false;
-    };
-    let version = serde_json::from_slice::<CacheMeta>(&meta)
-        .ok()
-        .and_then(|m| m.version);
+/// Applies the cached snapshot, if any. Returns the control-plane epoch it
+/// came from when one was applied (`Some(None)` for a cache without one).
+pub fn boot_from_cache(gw: &Gateway, dir: &Path) -> Option<Option<String>> {
+    let bytes = std::fs::read(dir.join("snapshot")).ok()?;
+    let meta = std::fs::read(dir.join("snapshot.meta.json")).ok()?;
+    let meta = serde_json::from_slice::<CacheMeta>(&meta).ok();
+    let version = meta.as_ref().and_then(|m| m.version);
     match gw.apply_bytes(&bytes, None, version) {
         Ok(a) => {
             tracing::info!(hash = %a.hash, version = ?version, "serving the cached snapshot");
-            true
+            Some(meta.and_then(|m| m.epoch))
         }
         Err(e) => {
             tracing::warn!("cached snapshot is unusable, ignoring it: {e}");
-            false
+            None
         }
     }
 }
@@ -85,7 +86,11 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 enum Poll {
-    Snapshot { bytes: Vec<u8>, version: u64 },
+    Snapshot {
+        bytes: Vec<u8>,
+        version: u64,
+        epoch: Option<String>,
+    },
     NoChange,
 }
 
@@ -104,12 +109,27 @@ fn poll(agent: &ureq::Agent, url: &str, report: &Report) -> Result<Poll, String>
                 .header(feed::VERSION_HEADER)
                 .and_then(|v| v.parse().ok())
                 .ok_or("answer without a version header")?;
+            let hash = resp.header(feed::HASH_HEADER).map(str::to_string);
+            let epoch = resp.header(feed::EPOCH_HEADER).map(str::to_string);
             let mut bytes = Vec::new();
             resp.into_reader()
-                .take(MAX_SNAPSHOT_BYTES)
+                .take(MAX_SNAPSHOT_BYTES + 1)
                 .read_to_end(&mut bytes)
                 .map_err(|e| format!("reading the snapshot: {e}"))?;
-            Ok(Poll::Snapshot { bytes, version })
+            if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
+                return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes"));
+            }
+            // A cut or corrupted transfer must never be applied (and cached).
+            if let Some(h) = hash {
+                if tollgate_config::hash_bytes(&[&bytes]) != h {
+                    return Err("snapshot does not match its hash header".to_string());
+                }
+            }
+            Ok(Poll::Snapshot {
+                bytes,
+                version,
+                epoch,
+            })
         }
         s => Err(format!("unexpected status {s}")),
     }
@@ -129,6 +149,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
         .timeout_read(Duration::from_secs(feed::MAX_WAIT_SECS + 15))
         .build();
     let mut seen = gw.current().version.unwrap_or(0);
+    let mut epoch = opts.epoch.clone();
     let mut error: Option<String> = None;
     let mut failures = 0u32;
     loop {
@@ -140,6 +161,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
             version: cur.version,
             seen,
             error: error.clone(),
+            epoch: epoch.clone(),
             wait: feed::MAX_WAIT_SECS,
         };
         drop(cur);
@@ -150,14 +172,20 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 }
                 failures = 0;
                 status.connected.store(true, Ordering::Relaxed);
-                if let Poll::Snapshot { bytes, version } = p {
-                    if version == seen && error.is_some() {
+                if let Poll::Snapshot {
+                    bytes,
+                    version,
+                    epoch: from,
+                } = p
+                {
+                    if version == seen && error.is_some() && from == epoch {
                         // The version this data plane already refused, sent again: a
                         // control plane that ignores `seen`. Do not spin on it.
                         std::thread::sleep(Duration::from_secs(1));
                         continue;
                     }
                     seen = version;
+                    epoch = from;
                     match gw.apply_bytes(&bytes, None, Some(version)) {
                         Ok(a) => {
                             tracing::info!(version, hash = %a.hash, "snapshot from the control plane applied");
@@ -165,7 +193,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                             *status.last_sync.lock().unwrap_or_else(|p| p.into_inner()) =
                                 Some(SystemTime::now());
                             if let Some(dir) = &opts.cache_dir {
-                                cache(dir, &bytes, Some(version), &a.hash);
+                                cache(dir, &bytes, Some(version), &a.hash, epoch.as_deref());
                             }
                         }
                         Err(e) => {

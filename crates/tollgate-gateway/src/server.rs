@@ -55,6 +55,7 @@ fn probe(addr: &str) -> Result<(), StartError> {
 /// Builds the gateway and its initial snapshot; runs until shutdown.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let gw = Arc::new(Gateway::new(opts.admin_token.clone())?);
+    let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
             path: path.display().to_string(),
@@ -75,13 +76,16 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             tracing::warn!("snapshot warning: {w}");
         }
         tracing::info!(hash = %applied.hash, file = %path.display(), "snapshot loaded");
-    } else if let Some(dir) = opts
-        .cache_dir
-        .as_deref()
-        .filter(|_| opts.control_plane.is_some())
-    {
-        if !crate::feed::boot_from_cache(&gw, dir) {
-            tracing::info!("no usable cached snapshot: serving the empty snapshot until the control plane answers");
+    } else if opts.control_plane.is_some() {
+        let cached = opts
+            .cache_dir
+            .as_deref()
+            .and_then(|dir| crate::feed::boot_from_cache(&gw, dir));
+        match cached {
+            Some(epoch) => cached_epoch = epoch,
+            None => tracing::info!(
+                "no usable cached snapshot: serving the empty snapshot until the control plane answers"
+            ),
         }
     } else {
         tracing::info!("no --config: serving the empty snapshot until one is pushed");
@@ -100,6 +104,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         let feed = FeedOptions {
             url: url.clone(),
             cache_dir: opts.cache_dir.clone(),
+            epoch: cached_epoch.clone(),
             id: crate::feed::data_plane_id(&hostname, &opts.listen),
             hostname,
         };

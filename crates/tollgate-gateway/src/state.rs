@@ -87,12 +87,13 @@ impl Gateway {
         let empty = compile(&Snapshot::empty()).map_err(|e| {
             crate::metrics::MetricsError(prometheus::Error::Msg(format!("empty snapshot: {e}")))
         })?;
-        let cluster = crate::cluster::Registry::default();
+        let metrics = Metrics::new()?;
+        let cluster = crate::cluster::Registry::new(metrics.redis_errors.clone());
         Ok(Gateway {
             current: ArcSwap::from_pointee(loaded(empty, None, &cluster)),
             cluster,
             limiter: LimiterStore::default(),
-            metrics: Metrics::new()?,
+            metrics,
             origin: Instant::now(),
             admin_token,
             apply_lock: Mutex::new(()),

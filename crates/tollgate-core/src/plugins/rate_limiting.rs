@@ -5,7 +5,6 @@ use super::{Access, AccessCx, Charge, Plugin, Resume};
 use crate::limiter::{CompiledLimit, LimitKey, Outcome};
 use crate::request::{Flow, RateHeaders, Reply};
 use http::HeaderValue;
-use std::hash::{Hash, Hasher};
 use tollgate_config::plugins::LimitBy;
 
 #[derive(Debug)]
@@ -18,6 +17,21 @@ pub struct RateLimiting {
     pub error: Reply,
     /// Index into `CompiledSnapshot::counters` (`policy: redis` or local).
     pub counters: u32,
+}
+
+/// FNV-1a of the client address: the same on every node and every build, so a
+/// Redis-shared counter keyed by it is shared.
+fn ip_subject(ip: Option<std::net::IpAddr>) -> u64 {
+    fn fnv(bytes: &[u8]) -> u64 {
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+    match ip {
+        Some(std::net::IpAddr::V4(a)) => fnv(&a.octets()),
+        Some(std::net::IpAddr::V6(a)) => fnv(&a.octets()),
+        None => fnv(&[]),
+    }
 }
 
 /// Kong's fallback: consumer, else credential, else client IP.
@@ -43,11 +57,9 @@ fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> u64 {
     } else {
         None
     };
-    by_consumer.or(by_credential).unwrap_or_else(|| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        cx.req.client_ip.hash(&mut h);
-        h.finish()
-    })
+    by_consumer
+        .or(by_credential)
+        .unwrap_or_else(|| ip_subject(cx.req.client_ip))
 }
 
 impl Plugin for RateLimiting {

@@ -7,7 +7,6 @@ mod shared;
 
 pub use shared::RedisCounters;
 
-use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tollgate_core::limiter::{LimiterStore, Outcome};
@@ -21,27 +20,28 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub async fn charge(
-        &self,
-        store: &LimiterStore,
-        metrics: &Metrics,
-        c: &Charge,
-        now: u64,
-    ) -> Outcome {
+    pub async fn charge(&self, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
         match self {
             Backend::Local => store.charge(c.key, &c.limit, now),
-            Backend::Redis(r) => r.charge(store, metrics, c, now).await,
+            Backend::Redis(r) => r.charge(store, c, now).await,
         }
     }
 }
 
 /// Redis backends by endpoint and sync rate, shared by every snapshot.
-#[derive(Default)]
 pub struct Registry {
     redis: Mutex<HashMap<String, Arc<RedisCounters>>>,
+    errors: prometheus::IntCounter,
 }
 
 impl Registry {
+    pub fn new(errors: prometheus::IntCounter) -> Self {
+        Registry {
+            redis: Mutex::new(HashMap::new()),
+            errors,
+        }
+    }
+
     /// Backends for a snapshot's `counters`, in the same order.
     pub fn resolve(&self, counters: &[Counters]) -> Vec<Backend> {
         counters
@@ -54,7 +54,7 @@ impl Registry {
                     if let Some(r) = map.get(&id) {
                         return Backend::Redis(r.clone());
                     }
-                    match RedisCounters::new(redis, *sync_rate) {
+                    match RedisCounters::new(redis, *sync_rate, self.errors.clone()) {
                         Ok(r) => {
                             let r = Arc::new(r);
                             map.insert(id, r.clone());
@@ -70,26 +70,22 @@ impl Registry {
             .collect()
     }
 
-    pub fn all(&self) -> Vec<Arc<RedisCounters>> {
-        self.redis
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+    /// Backends still in use or with counts to add; drops the others (e.g.
+    /// after a password rotation), so old connections do not pile up.
+    pub fn active(&self) -> Vec<Arc<RedisCounters>> {
+        let mut map = self.redis.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, r| Arc::strong_count(r) > 1 || r.has_pending());
+        map.values().cloned().collect()
     }
 }
 
-/// Runs due syncs; called every few milliseconds by a background service.
-pub async fn sync_due(
-    registry: &Registry,
-    store: &LimiterStore,
-    metrics: &Metrics,
-    now_ns: impl Fn() -> u64 + Copy,
-) {
-    for r in registry.all() {
-        if r.sync_due() {
-            r.sync(store, metrics, now_ns).await;
-        }
-    }
+/// Runs due syncs of every backend concurrently (a dead Redis must not delay
+/// the others); called every few milliseconds by a background service.
+pub async fn sync_due(registry: &Registry, store: &LimiterStore, now_ns: impl Fn() -> u64 + Copy) {
+    let due: Vec<Arc<RedisCounters>> = registry
+        .active()
+        .into_iter()
+        .filter(|r| r.sync_due())
+        .collect();
+    futures::future::join_all(due.iter().map(|r| r.sync(store, now_ns))).await;
 }

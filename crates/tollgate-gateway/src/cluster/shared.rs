@@ -5,40 +5,61 @@
 //! requests each node admitted are added to Redis every `sync_rate` seconds,
 //! which returns the cluster's usage for the node to adopt.
 //!
-//! When Redis fails or is slow (beyond `read_timeout`), decisions fall back
-//! to the local limiter for a cool-down, errors are counted and logged at most
-//! once a second, and what was admitted meanwhile is added to Redis once it
-//! answers again. A request never fails because Redis did.
+//! Failure handling, so that a request never waits on a broken Redis:
+//! - the connection is made by a background task; requests only use one that
+//!   is up, and count locally meanwhile;
+//! - a failed or slow call (beyond `read_timeout`) starts a 1 s cool-down of
+//!   local counting; after it one request probes Redis while the others stay
+//!   local; a timed-out connection is replaced;
+//! - what was admitted locally is added to Redis once it answers, crediting
+//!   the refill since, so clients within their limit are not punished later.
 
-use crate::metrics::Metrics;
 use dashmap::DashMap;
+use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
 use tollgate_config::plugins::RedisConfig;
 use tollgate_config::Unit;
 use tollgate_core::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome, MAX_WINDOWS};
 use tollgate_core::plugins::Charge;
 
 const SCRIPT: &str = include_str!("script.lua");
-/// How long decisions stay local after a Redis failure before Redis is tried again.
+/// How long decisions stay local after a Redis failure before Redis is probed.
 const COOL_DOWN: Duration = Duration::from_secs(1);
+/// Script calls in flight at once during a sync, so live decisions keep flowing.
+const SYNC_CONCURRENCY: usize = 32;
+
+/// Requests admitted locally and not yet added to Redis.
+#[derive(Clone, Copy)]
+struct Dirty {
+    limit: CompiledLimit,
+    count: u64,
+    /// When the first of them was admitted (limiter clock, ns).
+    since_ns: u64,
+}
+
+type Debts = [Option<u64>; MAX_WINDOWS];
 
 pub struct RedisCounters {
     pub sync_rate: f64,
     client: redis::Client,
     config: RedisConfig,
-    conn: OnceCell<ConnectionManager>,
+    conn: Mutex<Option<ConnectionManager>>,
+    connecting: AtomicBool,
+    /// Bumped whenever a connect attempt ends, for callers waiting on one.
+    connect_done: tokio::sync::watch::Sender<u64>,
     script: redis::Script,
     origin: Instant,
-    /// Elapsed ms (since `origin`) before which Redis is not tried.
+    /// Elapsed ms (since `origin`) until which Redis is not tried; 0 = healthy.
     down_until_ms: AtomicU64,
+    probing: AtomicBool,
     last_log_ms: AtomicU64,
-    /// Requests admitted locally and not yet added to Redis.
-    dirty: DashMap<LimitKey, (CompiledLimit, u64)>,
+    dirty: DashMap<LimitKey, Dirty>,
     last_sync: Mutex<Instant>,
+    /// `tollgate_redis_errors_total`.
+    errors: prometheus::IntCounter,
 }
 
 fn unit_tag(u: Unit) -> char {
@@ -51,12 +72,24 @@ fn unit_tag(u: Unit) -> char {
 }
 
 enum Mode {
-    Charge,
-    Add(u64),
+    Charge { floor: Debts },
+    Add { count: u64, since_us: u64 },
+}
+
+/// How a Redis call ended.
+enum CallError {
+    /// The script did not run (connection refused, auth, script error).
+    Failed(String),
+    /// No answer in time: the script may or may not have run.
+    TimedOut,
 }
 
 impl RedisCounters {
-    pub fn new(config: &RedisConfig, sync_rate: f64) -> Result<RedisCounters, redis::RedisError> {
+    pub fn new(
+        config: &RedisConfig,
+        sync_rate: f64,
+        errors: prometheus::IntCounter,
+    ) -> Result<RedisCounters, redis::RedisError> {
         let info = redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Tcp(config.host.clone(), config.port),
             redis: redis::RedisConnectionInfo {
@@ -70,13 +103,17 @@ impl RedisCounters {
             sync_rate,
             client: redis::Client::open(info)?,
             config: config.clone(),
-            conn: OnceCell::new(),
+            conn: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            connect_done: tokio::sync::watch::channel(0).0,
             script: redis::Script::new(SCRIPT),
             origin: Instant::now(),
             down_until_ms: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
             last_log_ms: AtomicU64::new(0),
             dirty: DashMap::new(),
             last_sync: Mutex::new(Instant::now()),
+            errors,
         })
     }
 
@@ -85,21 +122,14 @@ impl RedisCounters {
     }
 
     fn elapsed_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
+        self.origin.elapsed().as_millis() as u64 + 1
     }
 
-    fn is_down(&self) -> bool {
-        self.elapsed_ms() < self.down_until_ms.load(Ordering::Relaxed)
-    }
-
-    fn failed(&self, metrics: &Metrics, what: &str, err: &dyn std::fmt::Display) {
-        metrics.redis_errors.inc();
+    fn log_failure(&self, what: &str, err: &str) {
         let now = self.elapsed_ms();
-        self.down_until_ms
-            .store(now + COOL_DOWN.as_millis() as u64, Ordering::Relaxed);
         let last = self.last_log_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= 1000 || last == 0 {
-            self.last_log_ms.store(now.max(1), Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= 1000 {
+            self.last_log_ms.store(now, Ordering::Relaxed);
             tracing::warn!(
                 redis = %format!("{}:{}", self.config.host, self.config.port),
                 "redis {what} failed, counting locally until it answers: {err}"
@@ -107,31 +137,103 @@ impl RedisCounters {
         }
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, redis::RedisError> {
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_millis(self.config.connect_timeout.max(1)))
-            .set_response_timeout(self.read_timeout())
-            .set_number_of_retries(1);
-        self.conn
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), cfg))
-            .await
-            .cloned()
+    fn failed(&self, what: &str, err: &str) {
+        self.errors.inc();
+        self.down_until_ms.store(
+            self.elapsed_ms() + COOL_DOWN.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        self.log_failure(what, err);
+    }
+
+    fn recovered(&self) {
+        if self.down_until_ms.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(redis = %format!("{}:{}", self.config.host, self.config.port), "redis answers again");
+        }
+    }
+
+    fn drop_connection(&self) {
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Starts a background connect unless one is running.
+    fn ensure_connecting(self: &Arc<Self>) {
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            let connect = Duration::from_millis(me.config.connect_timeout.max(1));
+            let cfg = ConnectionManagerConfig::new()
+                .set_connection_timeout(connect)
+                .set_response_timeout(me.read_timeout())
+                .set_number_of_retries(1);
+            let made = tokio::time::timeout(
+                connect * 3,
+                ConnectionManager::new_with_config(me.client.clone(), cfg),
+            )
+            .await;
+            match made {
+                Ok(Ok(c)) => *me.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(c),
+                Ok(Err(e)) => me.failed("connect", &e.to_string()),
+                Err(_) => me.failed("connect", "timed out"),
+            }
+            me.connecting.store(false, Ordering::Release);
+            me.connect_done.send_modify(|n| *n += 1);
+        });
+    }
+
+    /// A connection to use now, if Redis is up and not cooling down. After a
+    /// cool-down only one caller (the probe) gets one until Redis answers.
+    /// While a healthy backend is still connecting (at start, or after a
+    /// connection was replaced), callers wait for it up to `read_timeout`.
+    async fn usable(self: &Arc<Self>) -> Option<(ConnectionManager, bool)> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if conn.is_none() {
+            let mut done = self.connect_done.subscribe();
+            self.ensure_connecting();
+            if self.down_until_ms.load(Ordering::Relaxed) != 0 {
+                return None;
+            }
+            let _ = tokio::time::timeout(self.read_timeout(), done.changed()).await;
+            conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        let conn = conn?;
+        let down_until = self.down_until_ms.load(Ordering::Relaxed);
+        if down_until == 0 {
+            return Some((conn, false));
+        }
+        if self.elapsed_ms() < down_until || self.probing.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some((conn, true))
+    }
+
+    /// Starts connecting now (called by the sync service), so the first
+    /// requests find a connection.
+    pub fn warm_up(self: &Arc<Self>) {
+        let idle = self.conn.lock().map(|c| c.is_none()).unwrap_or(false);
+        if idle && self.down_until_ms.load(Ordering::Relaxed) == 0 {
+            self.ensure_connecting();
+        }
     }
 
     /// Runs the script for one limit; returns (allowed, retry_ns, debts_ns).
     async fn eval(
         &self,
+        mut conn: ConnectionManager,
         key: LimitKey,
         limit: &CompiledLimit,
         mode: Mode,
-    ) -> Result<(bool, u64, [Option<u64>; MAX_WINDOWS]), String> {
+    ) -> Result<(bool, u64, Debts), CallError> {
         let mut inv = self.script.prepare_invoke();
-        let (name, cost) = match mode {
-            Mode::Charge => ("charge", 1),
-            Mode::Add(n) => ("add", n),
+        let (name, cost, since_us, floor) = match mode {
+            Mode::Charge { floor } => ("charge", 1, 0, floor),
+            Mode::Add { count, since_us } => ("add", count, since_us, [Some(0); MAX_WINDOWS]),
         };
-        inv.arg(name).arg(cost);
-        for w in limit.iter() {
+        inv.arg(name).arg(cost).arg(since_us);
+        for (w, f) in limit.windows.iter().zip(floor.iter()) {
+            let Some(w) = w else { continue };
             // Braces make every window of one limit hash to the same Redis Cluster slot.
             inv.key(format!(
                 "tollgate:{{{:016x}:{:016x}}}:{}",
@@ -141,17 +243,20 @@ impl RedisCounters {
             ));
             inv.arg(w.interval_ns as f64 / 1000.0)
                 .arg(w.period_ns / 1000)
-                .arg(w.limit);
+                .arg(w.limit)
+                .arg(f.unwrap_or(0) / 1000);
         }
-        let run = async {
-            let mut conn = self.connection().await.map_err(|e| e.to_string())?;
-            inv.invoke_async::<Vec<i64>>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
+        let reply = match tokio::time::timeout(
+            self.read_timeout(),
+            inv.invoke_async::<Vec<i64>>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) if e.is_timeout() => return Err(CallError::TimedOut),
+            Ok(Err(e)) => return Err(CallError::Failed(e.to_string())),
+            Err(_) => return Err(CallError::TimedOut),
         };
-        let reply = tokio::time::timeout(self.read_timeout(), run)
-            .await
-            .map_err(|_| format!("no answer within {} ms", self.config.read_timeout))??;
         let mut debts = [None; MAX_WINDOWS];
         let mut values = reply.iter().skip(2);
         for (d, w) in debts.iter_mut().zip(limit.windows.iter()) {
@@ -164,52 +269,78 @@ impl RedisCounters {
         Ok((allowed, retry_ns, debts))
     }
 
-    fn mark_dirty(&self, c: &Charge) {
+    fn mark_dirty(&self, key: LimitKey, limit: CompiledLimit, count: u64, since_ns: u64) {
         self.dirty
-            .entry(c.key)
-            .and_modify(|e| {
-                e.0 = c.limit;
-                e.1 += 1;
+            .entry(key)
+            .and_modify(|d| {
+                d.limit = limit;
+                d.count += count;
+                d.since_ns = d.since_ns.min(since_ns);
             })
-            .or_insert((c.limit, 1));
+            .or_insert(Dirty {
+                limit,
+                count,
+                since_ns,
+            });
     }
 
     /// A local decision, remembered so Redis learns about it at the next sync.
     fn local(&self, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
         let o = store.charge(c.key, &c.limit, now);
         if o.allowed {
-            self.mark_dirty(c);
+            self.mark_dirty(c.key, c.limit, 1, now);
         }
         o
     }
 
     /// Charges one request according to this backend's mode.
-    pub async fn charge(
-        &self,
-        store: &LimiterStore,
-        metrics: &Metrics,
-        c: &Charge,
-        now: u64,
-    ) -> Outcome {
-        if self.sync_rate > 0.0 || self.is_down() {
+    pub async fn charge(self: &Arc<Self>, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
+        if self.sync_rate > 0.0 {
             return self.local(store, c, now);
         }
-        match self.eval(c.key, &c.limit, Mode::Charge).await {
+        let Some((conn, probe)) = self.usable().await else {
+            return self.local(store, c, now);
+        };
+        // The local state is a floor: an empty (restarted) Redis, or a switch from
+        // local counting, must not hand out a fresh burst.
+        let floor = store.debts(c.key, &c.limit, now);
+        let result = self
+            .eval(conn, c.key, &c.limit, Mode::Charge { floor })
+            .await;
+        if probe {
+            self.probing.store(false, Ordering::Release);
+        }
+        match result {
             Ok((allowed, retry_ns, debts)) => {
+                self.recovered();
                 // Keep the local view current, for a fallback that starts from the cluster's usage.
                 store.merge(c.key, &c.limit, &debts, now);
                 Outcome::from_debts(&c.limit, &debts, allowed, retry_ns)
             }
-            Err(e) => {
-                self.failed(metrics, "decision", &e);
+            Err(CallError::Failed(e)) => {
+                self.failed("decision", &e);
+                self.local(store, c, now)
+            }
+            Err(CallError::TimedOut) => {
+                self.failed(
+                    "decision",
+                    &format!("no answer within {} ms", self.config.read_timeout),
+                );
+                self.drop_connection();
                 self.local(store, c, now)
             }
         }
     }
 
-    /// Whether a sync is due: every `sync_rate` seconds, or after an outage.
+    /// Whether locally admitted requests are waiting to be added to Redis.
+    pub fn has_pending(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Whether a sync is due: every `sync_rate` seconds, or once a second
+    /// after an outage left local counts to add.
     pub fn sync_due(&self) -> bool {
-        if self.dirty.is_empty() || self.is_down() {
+        if self.dirty.is_empty() {
             return false;
         }
         let interval = if self.sync_rate > 0.0 {
@@ -225,38 +356,66 @@ impl RedisCounters {
 
     /// Adds what this node admitted since the last sync to Redis and adopts
     /// the cluster's usage in return.
-    pub async fn sync(&self, store: &LimiterStore, metrics: &Metrics, now_ns: impl Fn() -> u64) {
+    pub async fn sync(self: &Arc<Self>, store: &LimiterStore, now_ns: impl Fn() -> u64) {
         if let Ok(mut t) = self.last_sync.lock() {
             *t = Instant::now();
         }
+        let Some((conn, probe)) = self.usable().await else {
+            return;
+        };
         let keys: Vec<LimitKey> = self.dirty.iter().map(|e| *e.key()).collect();
-        let mut batch = Vec::with_capacity(keys.len());
-        for k in keys {
-            if let Some((k, v)) = self.dirty.remove(&k) {
-                batch.push((k, v));
+        let batch: Vec<(LimitKey, Dirty)> = keys
+            .into_iter()
+            .filter_map(|k| self.dirty.remove(&k))
+            .collect();
+        let start = now_ns();
+        let calls = batch.into_iter().map(|(key, d)| {
+            let conn = conn.clone();
+            let since_us = start.saturating_sub(d.since_ns) / 1000;
+            async move {
+                let r = self
+                    .eval(
+                        conn,
+                        key,
+                        &d.limit,
+                        Mode::Add {
+                            count: d.count,
+                            since_us,
+                        },
+                    )
+                    .await;
+                (key, d, r)
             }
+        });
+        let results: Vec<_> = futures::stream::iter(calls)
+            .buffer_unordered(SYNC_CONCURRENCY)
+            .collect()
+            .await;
+        if probe {
+            self.probing.store(false, Ordering::Release);
         }
-        let calls = batch
-            .iter()
-            .map(|(k, (limit, n))| self.eval(*k, limit, Mode::Add(*n)));
-        let results = futures::future::join_all(calls).await;
         let now = now_ns();
         let mut failure: Option<String> = None;
-        for ((key, (limit, n)), result) in batch.into_iter().zip(results) {
+        let mut timed_out = false;
+        for (key, d, result) in results {
             match result {
-                Ok((_, _, debts)) => store.merge(key, &limit, &debts, now),
-                Err(e) => {
+                Ok((_, _, debts)) => store.merge(key, &d.limit, &debts, now),
+                // Not run: keep the counts for the next sync.
+                Err(CallError::Failed(e)) => {
                     failure = Some(e);
-                    // Keep the count for the next sync.
-                    self.dirty
-                        .entry(key)
-                        .and_modify(|e| e.1 += n)
-                        .or_insert((limit, n));
+                    self.mark_dirty(key, d.limit, d.count, d.since_ns);
                 }
+                // Maybe run: dropped rather than risk counting them twice.
+                Err(CallError::TimedOut) => timed_out = true,
             }
         }
-        if let Some(e) = failure {
-            self.failed(metrics, "sync", &e);
+        match (failure, timed_out) {
+            (Some(e), _) => self.failed("sync", &e),
+            (None, true) => {
+                self.failed("sync", "no answer in time");
+                self.drop_connection();
+            }
+            (None, false) => self.recovered(),
         }
     }
 }
