@@ -92,6 +92,34 @@ fn wait_version(dps: &[&Gateway], v: u64, limit: Duration) -> Duration {
     }
 }
 
+/// The test snapshot with its mapped consumer renamed: same operations, new hash.
+fn variant(yaml: &str, tag: &str) -> String {
+    yaml.replace("username: mapped", &format!("username: mapped{tag}"))
+        .replace("consumer: mapped", &format!("consumer: mapped{tag}"))
+}
+
+/// Pushes the test snapshot and waits until `dps` run it as version 1.
+fn push_first(dir: &Path, cp_url: &str, dps: &[&Gateway]) -> String {
+    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    let out = push(&write(dir, "first.yaml", &yaml), cp_url, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_version(dps, 1, Duration::from_secs(2));
+    yaml
+}
+
+/// Waits until a data plane's cache holds a snapshot.
+fn wait_cache(cache: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !cache.join("snapshot.meta.json").exists() {
+        assert!(Instant::now() < deadline, "cache not written");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn write(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write");
@@ -124,13 +152,7 @@ fn pushes_reach_every_data_plane_within_a_second_and_are_listed() {
     assert_eq!(dp2.get("/flights", &[("apikey", "fb-key")]).status, 200);
 
     // A second push, timed from the push command's start.
-    let file2 = write(
-        tmp.path(),
-        "v2.yaml",
-        &yaml
-            .replace("username: mapped", "username: mapped2")
-            .replace("consumer: mapped", "consumer: mapped2"),
-    );
+    let file2 = write(tmp.path(), "v2.yaml", &variant(&yaml, "2"));
     let start = Instant::now();
     assert!(push(&file2, &cp.url, &[]).status.success());
     wait_version(&[&dp1, &dp2], 2, Duration::from_secs(1));
@@ -175,11 +197,7 @@ fn invalid_and_breaking_pushes_are_refused_unless_forced() {
     let tmp = tempfile::tempdir().expect("tmp");
     let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
     let dp = data_plane(&cp.url, &tmp.path().join("c"));
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let yaml = push_first(tmp.path(), &cp.url, &[&dp]);
 
     let bad = write(
         tmp.path(),
@@ -240,11 +258,7 @@ fn data_planes_keep_serving_without_the_control_plane_and_resync_after_restart()
     let data = tmp.path().join("cp");
     let mut cp = ControlPlane::start(port, &data, &[]);
     let dp = data_plane(&cp.url, &tmp.path().join("c"));
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let yaml = push_first(tmp.path(), &cp.url, &[&dp]);
 
     cp.kill();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -270,9 +284,7 @@ fn data_planes_keep_serving_without_the_control_plane_and_resync_after_restart()
             .json()["version"],
         1
     );
-    let v2 = yaml
-        .replace("username: mapped", "username: mapped2")
-        .replace("consumer: mapped", "consumer: mapped2");
+    let v2 = variant(&yaml, "2");
     assert!(push(&write(tmp.path(), "b.yaml", &v2), &cp2.url, &[])
         .status
         .success());
@@ -286,18 +298,10 @@ fn data_plane_restarts_from_its_cache_when_the_control_plane_is_down() {
     let mut cp = ControlPlane::start(port, &tmp.path().join("cp"), &[]);
     let cache = tmp.path().join("cache");
     let dp = data_plane(&cp.url, &cache);
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
+    push_first(tmp.path(), &cp.url, &[&dp]);
     let hash = dp.status()["config_hash"].clone();
     // The cache is written right after the snapshot is applied.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cache.join("snapshot.meta.json").exists() {
-        assert!(Instant::now() < deadline, "cache not written");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_cache(&cache);
     drop(dp);
     cp.kill();
 
@@ -407,16 +411,8 @@ fn garbage_or_errors_from_the_control_plane_never_drop_the_running_snapshot() {
     // Seed the cache through a real control plane.
     let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
     let dp = data_plane(&cp.url, &cache);
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cache.join("snapshot.meta.json").exists() {
-        assert!(Instant::now() < deadline, "cache not written");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    push_first(tmp.path(), &cp.url, &[&dp]);
+    wait_cache(&cache);
     drop(dp);
     let answers: [&'static [u8]; 3] = [
         b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
@@ -443,9 +439,7 @@ fn racing_pushes_get_distinct_versions_and_the_last_one_wins() {
             write(
                 tmp.path(),
                 &format!("v{i}.yaml"),
-                &yaml
-                    .replace("username: mapped", &format!("username: mapped{i}"))
-                    .replace("consumer: mapped", &format!("consumer: mapped{i}")),
+                &variant(&yaml, &i.to_string()),
             )
         })
         .collect();
@@ -486,11 +480,7 @@ fn an_unwritable_cache_is_logged_and_serving_continues() {
     let blocked = write(tmp.path(), "not-a-dir", "x");
     let cp = ControlPlane::start(support::free_port(), &tmp.path().join("cp"), &[]);
     let dp = data_plane(&cp.url, &blocked);
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
+    push_first(tmp.path(), &cp.url, &[&dp]);
     assert_eq!(dp.get("/flights", &[("apikey", "fb-key")]).status, 200);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !dp.log().contains("cannot write the snapshot cache") {
@@ -505,19 +495,13 @@ fn data_planes_follow_a_control_plane_whose_versions_restarted() {
     let port = support::free_port();
     let mut cp = ControlPlane::start_in_memory(port);
     let dp = data_plane(&cp.url, &tmp.path().join("c"));
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
-    assert!(push(&write(tmp.path(), "a.yaml", &yaml), &cp.url, &[])
-        .status
-        .success());
-    wait_version(&[&dp], 1, Duration::from_secs(2));
+    let yaml = push_first(tmp.path(), &cp.url, &[&dp]);
     let old_hash = dp.status()["config_hash"].clone();
     cp.kill();
     // A new control plane without the old data: its first version is 1 again,
     // with different content. The data plane must take it.
     let cp2 = ControlPlane::start_in_memory(port);
-    let v2 = yaml
-        .replace("username: mapped", "username: mapped2")
-        .replace("consumer: mapped", "consumer: mapped2");
+    let v2 = variant(&yaml, "2");
     assert!(push(&write(tmp.path(), "b.yaml", &v2), &cp2.url, &[])
         .status
         .success());
