@@ -86,10 +86,6 @@ impl OperationRouter {
             None => &[],
         }
     }
-
-    pub fn has_host_specific(&self) -> bool {
-        !self.by_host.is_empty()
-    }
 }
 
 fn lookup(trees: &MethodTrees, method: &http::Method, path: &str) -> Option<u32> {

@@ -2,7 +2,7 @@
 //! the state plugins build up (identity, ACE grant, rate-limit headers), and
 //! the explicit result of a plugin phase.
 
-use crate::limiter::{Outcome, MAX_WINDOWS};
+use crate::limiter::Outcome;
 use crate::routes::RouteMatch;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -174,10 +174,4 @@ pub struct RequestState {
     pub ace_rate: Option<RateHeaders>,
     pub plugin_rate: Option<RateHeaders>,
     pub hidden: Vec<Hidden>,
-}
-
-impl RequestState {
-    pub fn rate_windows(r: &RateHeaders) -> impl Iterator<Item = &crate::limiter::WindowState> {
-        r.outcome.windows[..MAX_WINDOWS].iter().flatten()
-    }
 }

@@ -4,6 +4,7 @@
 //! stops at the first match: longest path prefix first, then routes naming an
 //! exact host, a wildcard host, then methods, then definition order.
 
+use std::borrow::Cow;
 use tollgate_config::{RouteSpec, Snapshot};
 
 #[derive(Debug, Clone)]
@@ -183,12 +184,21 @@ fn at_segment_end(path: &str, prefix: &str) -> bool {
 
 /// The upstream path (Kong `path_handling: v0`): service base path joined
 /// with the request path, minus the matched prefix when `strip_path` is set.
-pub fn upstream_path(base: &str, path: &str, prefix_len: usize, strip: bool) -> String {
+pub fn upstream_path<'a>(
+    base: &str,
+    path: &'a str,
+    prefix_len: usize,
+    strip: bool,
+) -> Cow<'a, str> {
     let rest = if strip {
         &path[prefix_len.min(path.len())..]
     } else {
         path
     };
+    // The common case (no base path, nothing stripped or a clean cut) borrows.
+    if base.is_empty() && rest.starts_with('/') {
+        return Cow::Borrowed(rest);
+    }
     let mut out = String::with_capacity(base.len() + rest.len() + 1);
     out.push_str(base);
     if !rest.is_empty() && !rest.starts_with('/') {
@@ -198,7 +208,7 @@ pub fn upstream_path(base: &str, path: &str, prefix_len: usize, strip: bool) -> 
     if out.is_empty() {
         out.push('/');
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -124,17 +124,23 @@ async fn decide(
         rm.prefix_len,
         route.strip_path,
     );
-    let query = upstream_query(req.uri.query(), &ctx.state.hidden);
-    let target = match query {
-        Some(q) if !q.is_empty() => format!("{up_path}?{q}"),
-        _ => up_path,
-    };
+    let query = upstream_query(req.uri.query(), &ctx.state.hidden).filter(|q| !q.is_empty());
     // Compared with the raw target, so the upstream always gets exactly the
-    // normalized path that was matched.
-    if target.as_bytes() == raw {
+    // normalized path that was matched; built only when it differs.
+    let unchanged = match raw.strip_prefix(up_path.as_bytes()) {
+        Some(rest) => match &query {
+            None => rest.is_empty(),
+            Some(q) => rest.first() == Some(&b'?') && &rest[1..] == q.as_bytes(),
+        },
+        None => false,
+    };
+    if unchanged {
         return Decision::Proxy(None);
     }
-    Decision::Proxy(Some(target))
+    Decision::Proxy(Some(match query {
+        Some(q) => format!("{up_path}?{q}"),
+        None => up_path.into_owned(),
+    }))
 }
 
 /// Runs a chain in order, timing each plugin; stops at the first response.

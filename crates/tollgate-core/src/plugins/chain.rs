@@ -40,10 +40,6 @@ impl Chain {
     pub fn entries(&self) -> &[ChainEntry] {
         &self.entries
     }
-
-    pub fn names(&self) -> Vec<&'static str> {
-        self.entries.iter().map(|e| e.name).collect()
-    }
 }
 
 /// Kong's precedence: lower is more specific.
