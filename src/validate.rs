@@ -2,31 +2,47 @@
 //! gateway does, reported for a person.
 
 use anyhow::Result;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
-/// Prints the report; `Ok(true)` when the snapshot is valid.
+/// Prints the report; `Ok(true)` when the snapshot is valid. A closed
+/// stdout (`| head`) is not an error worth a panic.
 pub fn validate(file: &Path) -> Result<bool> {
+    let mut out = String::new();
+    let valid = report(file, &mut out);
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+    Ok(valid)
+}
+
+fn report(file: &Path, out: &mut String) -> bool {
     let snapshot = match tollgate_config::load_file(file) {
         Ok(s) => s,
         Err(errors) => {
-            println!("{}: invalid, {} error(s)", file.display(), errors.0.len());
+            let _ = writeln!(
+                out,
+                "{}: invalid, {} error(s)",
+                file.display(),
+                errors.0.len()
+            );
             for e in &errors.0 {
-                println!("  error: {e}");
+                let _ = writeln!(out, "  error: {e}");
             }
-            return Ok(false);
+            return false;
         }
     };
     let compiled = match tollgate_core::compile(&snapshot) {
         Ok(c) => c,
         Err(e) => {
-            println!("{}: invalid, 1 error(s)", file.display());
-            println!("  error: {e}");
-            return Ok(false);
+            let _ = writeln!(out, "{}: invalid, 1 error(s)", file.display());
+            let _ = writeln!(out, "  error: {e}");
+            return false;
         }
     };
     let c = compiled.counts;
-    println!("{}: valid", file.display());
-    println!(
+    let _ = writeln!(out, "{}: valid", file.display());
+    let _ = writeln!(
+            out,
         "  {} services, {} routes, {} apis, {} operations, {} api_packages, {} applications, {} credentials, {} plugins",
         c.services,
         c.routes,
@@ -37,9 +53,9 @@ pub fn validate(file: &Path) -> Result<bool> {
         c.credentials,
         snapshot.plugins.len()
     );
-    println!("  config_hash: {}", compiled.hash);
+    let _ = writeln!(out, "  config_hash: {}", compiled.hash);
     for w in &compiled.warnings {
-        println!("  warning: {w}");
+        let _ = writeln!(out, "  warning: {w}");
     }
-    Ok(true)
+    true
 }
