@@ -47,6 +47,42 @@ struct RunArgs {
     /// Bearer token required by `POST /config` on the admin API.
     #[arg(long, env = "TOLLGATE_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    #[command(flatten)]
+    edge: EdgeArgs,
+}
+
+/// How the proxy listener treats clients: whose forwarding headers it
+/// believes, and how long and large a request head may be.
+#[derive(clap::Args, Clone)]
+struct EdgeArgs {
+    /// Comma-separated addresses or CIDR networks of trusted proxies: only their
+    /// X-Forwarded-*, Forwarded and X-Real-IP headers reach the upstream.
+    #[arg(long, env = "TOLLGATE_TRUSTED_IPS", default_value = "")]
+    trusted_ips: String,
+    /// Seconds from a request's first byte to the end of its head (else 408).
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Largest request head in bytes, request line included (else 431).
+    #[arg(long, env = "TOLLGATE_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    max_header_bytes: usize,
+}
+
+impl EdgeArgs {
+    fn trusted(&self) -> Result<tollgate_gateway::trusted::TrustedIps> {
+        tollgate_gateway::trusted::TrustedIps::parse(&self.trusted_ips)
+            .map_err(|e| anyhow::anyhow!("--trusted-ips: {e}"))
+    }
+
+    fn head(&self) -> Result<tollgate_gateway::head_guard::HeadLimits> {
+        if self.header_timeout == 0 || self.max_header_bytes < 1024 {
+            bail!("--header-timeout must be at least 1 s and --max-header-bytes at least 1024");
+        }
+        Ok(tollgate_gateway::head_guard::HeadLimits {
+            deadline: std::time::Duration::from_secs(self.header_timeout),
+            max_bytes: self.max_header_bytes,
+            ..Default::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -130,6 +166,8 @@ fn run(args: RunArgs) -> Result<()> {
         admin_listen: args.admin_listen,
         threads: args.threads.unwrap_or_else(default_threads),
         admin_token: args.admin_token,
+        trusted_ips: args.edge.trusted()?,
+        head: args.edge.head()?,
     })
     .map_err(anyhow::Error::from)
 }
@@ -154,6 +192,8 @@ fn demo(listen: String, admin_listen: String) -> Result<()> {
         admin_listen,
         threads: default_threads(),
         admin_token: None,
+        trusted_ips: Default::default(),
+        head: Default::default(),
     })
     .map_err(anyhow::Error::from)
 }

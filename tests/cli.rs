@@ -285,3 +285,59 @@ api_packages:
     let (code, out) = validate(dir.path(), &named);
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn fail_open_configurations_are_refused() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9
+    routes: [ROUTE]
+consumers: [{ username: partner }, { username: anon }]
+plugins: [PLUGINS]
+apis:
+  - name: f
+    operations:
+      - { method: GET, path: /flights, host: api.example.com, id: fa }
+"#;
+    let doc = |route: &str, plugins: &str| base.replace("ROUTE", route).replace("PLUGINS", plugins);
+    // A host-scoped operation on a route that takes any host: other hosts skip it.
+    let (code, out) = validate(dir.path(), &doc("{ name: r, paths: [/flights] }", "{ name: ace }"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("apis[0] (f)") && out.contains("scoped to host"), "{out}");
+    let (code, out) = validate(
+        dir.path(),
+        &doc("{ name: r, paths: [/flights], hosts: [api.example.com] }", "{ name: ace }"),
+    );
+    assert_eq!(code, 0, "{out}");
+    // Auth plugins scoped to a consumer authenticate nobody.
+    let scoped = "{ name: ace, consumer: partner }, { name: key-auth, consumer: partner }";
+    let (code, out) = validate(
+        dir.path(),
+        &doc("{ name: r, paths: [/flights], hosts: [api.example.com] }", scoped),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("plugins[0].consumer") && out.contains("plugins[1].consumer"), "{out}");
+    // An anonymous consumer nothing decides for is worth a warning.
+    let (code, out) = validate(
+        dir.path(),
+        &doc(
+            "{ name: r, paths: [/flights], hosts: [api.example.com] }",
+            "{ name: ace, config: { anonymous: anon } }",
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no plugin is scoped to the anonymous consumer"), "{out}");
+    // Keeping encoded slashes is allowed, with a warning naming the route.
+    let (code, out) = validate(
+        dir.path(),
+        &doc(
+            "{ name: blobs, paths: [/flights], hosts: [api.example.com], escaped_slashes: keep }",
+            "{ name: ace }",
+        ),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("services[0].routes[0].escaped_slashes") && out.contains("\"blobs\""), "{out}");
+}

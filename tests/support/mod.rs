@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};

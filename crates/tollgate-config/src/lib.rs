@@ -16,8 +16,10 @@ pub mod resolved;
 pub mod synth;
 mod validate;
 mod validate_access;
+mod validate_fail_closed;
 mod validate_plugins;
 
 pub use limits::{Limits, Unit, Window};
 pub use load::{hash_bytes, load_bytes, load_file};
 pub use resolved::*;
+pub use validate_fail_closed::sample_path;

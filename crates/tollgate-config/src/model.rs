@@ -53,6 +53,50 @@ pub struct Route {
     pub strip_path: bool,
     #[serde(default)]
     pub preserve_host: bool,
+    #[serde(default)]
+    pub escaped_slashes: EscapedSlashes,
+    #[serde(default)]
+    pub path_parameters: PathParameters,
+    #[serde(default)]
+    pub headers_with_underscores: HeadersWithUnderscores,
+}
+
+/// What a route does with `%2F` / `%5C` in a request path (Envoy's
+/// `path_with_escaped_slashes_action`): upstreams disagree on whether they
+/// are separators, so by default such a path is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscapedSlashes {
+    #[default]
+    Reject,
+    /// Decoded to `/` before matching: the upstream gets the decoded path.
+    Decode,
+    /// Matched and forwarded encoded (inside one segment). Opt-in: an upstream
+    /// that decodes them runs a different path than the one matched.
+    Keep,
+}
+
+/// What a route does with `;` parameters in a path segment (Tomcat, Jetty and
+/// Spring strip them before routing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathParameters {
+    #[default]
+    Reject,
+    /// Matched with the parameters removed, forwarded with them.
+    Allow,
+}
+
+/// What a route does with request headers whose name holds `_` (CGI-style
+/// servers read `X_Foo` and `X-Foo` as one variable). Identity, forwarding
+/// and framing headers are removed in every spelling whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadersWithUnderscores {
+    #[default]
+    Allow,
+    Drop,
+    Reject,
 }
 
 pub(crate) fn default_true() -> bool {

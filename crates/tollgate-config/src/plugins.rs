@@ -104,6 +104,11 @@ pub struct AceConfig {
     pub match_policy: MatchPolicy,
     #[serde(default)]
     pub anonymous: Option<String>,
+    /// Remove the key (header or query parameter) before proxying. Unlike
+    /// key-auth's, on by default: a key that identified an application has no
+    /// business upstream.
+    #[serde(default = "crate::model::default_true")]
+    pub hide_credentials: bool,
     #[serde(default)]
     pub rate_limiting: Option<AceRateLimiting>,
 }

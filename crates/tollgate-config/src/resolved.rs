@@ -88,6 +88,9 @@ pub struct RouteSpec {
     pub hosts: Vec<String>,
     pub strip_path: bool,
     pub preserve_host: bool,
+    pub escaped_slashes: crate::model::EscapedSlashes,
+    pub path_parameters: crate::model::PathParameters,
+    pub headers_with_underscores: crate::model::HeadersWithUnderscores,
 }
 
 #[derive(Debug, Clone)]

@@ -99,6 +99,7 @@ pub(crate) fn validate(
     );
     let plugins = plugins(&mut ctx, &raw, &services, &consumer_names);
     let access = crate::validate_access::validate(&mut ctx, &raw, &consumer_names);
+    crate::validate_fail_closed::check(&mut ctx, &services, &access.apis, &plugins, &consumers);
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors(ctx.errors));
     }
@@ -253,6 +254,17 @@ fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
             Err(e) => ctx.err(format!("{at}.methods[{k}]"), e),
         }
     }
+    if r.escaped_slashes == model::EscapedSlashes::Keep {
+        ctx.warn(
+            format!("{at}.escaped_slashes"),
+            format!(
+                "route {:?} forwards %2F and %5C encoded: an upstream that decodes them \
+                 (Flask, Django, Starlette, Go < 1.22) runs a different path than the one \
+                 ACE matched",
+                r.name
+            ),
+        );
+    }
     let mut hosts = Vec::new();
     for (k, h) in r.hosts.iter().enumerate() {
         match check_host(h, true) {
@@ -267,6 +279,9 @@ fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
         hosts,
         strip_path: r.strip_path,
         preserve_host: r.preserve_host,
+        escaped_slashes: r.escaped_slashes,
+        path_parameters: r.path_parameters,
+        headers_with_underscores: r.headers_with_underscores,
     }
 }
 

@@ -5,7 +5,7 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
 use tollgate_config::synth::{self, SynthParams};
-use tollgate_core::normalize::normalize;
+use tollgate_core::target::resolve;
 use tollgate_core::plugins::{AccessCx, PluginInstance};
 use tollgate_core::request::{Flow, RequestState, RequestView};
 use tollgate_core::{compile, CompiledSnapshot, LimiterStore};
@@ -72,8 +72,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("normalize_and_route", |b| {
         b.iter(|| {
             i = (i + 1) % reqs.len();
-            let p = normalize(&reqs[i].path).expect("path");
-            black_box(snap.routes.find(&get, "h", &p))
+            black_box(resolve(&snap.routes, &get, "h", &reqs[i].path).map(|t| t.route))
         })
     });
     let mut i = 0usize;

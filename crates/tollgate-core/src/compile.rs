@@ -86,7 +86,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                 warnings.push(ConfigError {
                     path: format!("apis[{ai}].operations[{oi}]"),
                     message: format!(
-                        "operation {} {} ({}) is not carried by any route; requests for it get 404",
+                        "operation {} {} ({}) is not carried by any route: such requests are answered 404 (no Route matched) before ACE runs",
                         op.method, op.path, op.id
                     ),
                 });
@@ -256,17 +256,7 @@ fn counters_index(list: &mut Vec<Counters>, c: Counters) -> u32 {
 
 /// Would any route carry a request for this operation?
 fn carried(routes: &RouteTable, op: &tollgate_config::OperationSpec) -> bool {
-    let sample: String = op
-        .path
-        .split('/')
-        .map(|seg| if seg.starts_with('{') { "x" } else { seg })
-        .collect::<Vec<_>>()
-        .join("/");
-    let sample = if sample.is_empty() {
-        "/".to_string()
-    } else {
-        sample
-    };
+    let sample = tollgate_config::sample_path(&op.path);
     let Ok(method) = http::Method::from_bytes(op.method.as_bytes()) else {
         return false;
     };
@@ -334,6 +324,7 @@ fn instance(
                 policy: c.match_policy,
                 anonymous: consumer_idx(&c.anonymous),
                 counters: counters_index(counters, which),
+                hide_credentials: c.hide_credentials,
             })
         }
         PluginConfig::RateLimiting(c) => {

@@ -168,7 +168,7 @@ pub fn find_key<'r>(
 pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, [u8]>> {
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == name {
+        if names_equal(k, name) {
             return Some(percent_decode(v.as_bytes()));
         }
     }
@@ -207,9 +207,21 @@ fn percent_decode(v: &[u8]) -> Cow<'_, [u8]> {
 pub fn strip_query_param(query: &str, name: &str) -> String {
     query
         .split('&')
-        .filter(|pair| pair.split_once('=').map(|(k, _)| k).unwrap_or(pair) != name)
+        .filter(|pair| !names_equal(pair.split_once('=').map(|(k, _)| k).unwrap_or(pair), name))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Whether query parameter name `raw` is `name` once decoded, as upstreams read it.
+fn names_equal(raw: &str, name: &str) -> bool {
+    raw == name || (raw.contains(['%', '+']) && *percent_decode(raw.as_bytes()) == *name.as_bytes())
+}
+
+/// Whether the query names parameter `name` (in any encoding).
+pub fn has_query_param(query: &str, name: &str) -> bool {
+    query
+        .split('&')
+        .any(|pair| names_equal(pair.split_once('=').map(|(k, _)| k).unwrap_or(pair), name))
 }
 
 #[cfg(test)]

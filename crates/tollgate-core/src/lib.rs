@@ -5,6 +5,7 @@
 
 pub mod compile;
 pub mod credentials;
+pub mod hygiene;
 pub mod limiter;
 pub mod normalize;
 pub mod opmatch;
@@ -12,6 +13,7 @@ pub mod plugins;
 pub mod request;
 pub mod routes;
 pub mod snapshot;
+pub mod target;
 
 pub use compile::{compile, CompileError};
 pub use limiter::LimiterStore;

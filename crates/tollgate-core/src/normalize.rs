@@ -21,10 +21,26 @@ pub enum PathError {
     TooLong,
     #[error("path has a '.' or '..' segment hidden behind an encoded slash")]
     HiddenDotSegment,
+    #[error("path has a double-encoded '/', '\\' or '.'")]
+    DoubleEncoded,
+    #[error("path decodes to invalid UTF-8")]
+    InvalidUtf8,
+    #[error("path has a character that looks like '/', '\\' or '.'")]
+    LookAlike,
 }
 
 /// Longest path accepted; longer is refused rather than processed.
 pub const MAX_PATH_LEN: usize = 8 * 1024;
+
+/// A normalized path and what the route's policies need to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized<'a> {
+    pub path: Cow<'a, str>,
+    /// It holds an encoded `/` or `\` (kept as `%2F` / `%5C`).
+    pub escaped_slash: bool,
+    /// A segment carries `;` parameters.
+    pub params: bool,
+}
 
 fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
@@ -39,11 +55,37 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+fn push_escaped(out: &mut Vec<u8>, v: u8) {
+    out.extend_from_slice(&[b'%', HEX[usize::from(v >> 4)], HEX[usize::from(v & 15)]]);
+}
+
+/// Characters that some upstreams fold to `/`, `\` or `.` (NFKC, IIS "best
+/// fit"): refused rather than matched as ordinary segment content.
+fn is_look_alike(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2024}' // one dot leader
+            | '\u{2044}' // fraction slash
+            | '\u{2215}' // division slash
+            | '\u{2216}' // set minus
+            | '\u{29F5}' // reverse solidus operator
+            | '\u{29F8}' // big solidus
+            | '\u{29F9}' // big reverse solidus
+            | '\u{FE52}' // small full stop
+            | '\u{FE68}' // small reverse solidus
+            | '\u{FF0E}' // fullwidth full stop
+            | '\u{FF0F}' // fullwidth solidus
+            | '\u{FF3C}' // fullwidth reverse solidus
+    )
+}
+
 /// Normalizes a raw request path (without the query).
 ///
-/// Returns the input borrowed when it is already normal, which is the common
-/// case, so the hot path does not allocate.
-pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
+/// The path is borrowed when it is already normal, which is the common case,
+/// so the hot path does not allocate.
+pub fn normalize(raw: &str) -> Result<Normalized<'_>, PathError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
@@ -51,15 +93,21 @@ pub fn normalize(raw: &str) -> Result<Cow<'_, str>, PathError> {
     if bytes.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
-    if is_normal(bytes)? {
-        return Ok(Cow::Borrowed(raw));
+    let (normal, params) = scan(bytes)?;
+    if normal {
+        return Ok(Normalized {
+            path: Cow::Borrowed(raw),
+            escaped_slash: false,
+            params,
+        });
     }
-    slow(bytes).map(Cow::Owned)
+    slow(bytes)
 }
 
-/// True when nothing needs rewriting; errors on bytes never allowed.
-fn is_normal(bytes: &[u8]) -> Result<bool, PathError> {
+/// (nothing needs rewriting, some segment has `;`); errors on bytes never allowed.
+fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
     let mut normal = true;
+    let mut params = false;
     let mut seg_start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         // A backslash is a separator to some upstreams (Node, IIS): refused
@@ -69,6 +117,7 @@ fn is_normal(bytes: &[u8]) -> Result<bool, PathError> {
         }
         match b {
             b'%' => normal = false,
+            b';' => params = true,
             b'/' => {
                 if i > 0 {
                     let seg = &bytes[seg_start..i];
@@ -85,39 +134,85 @@ fn is_normal(bytes: &[u8]) -> Result<bool, PathError> {
     if last == b"." || last == b".." {
         normal = false;
     }
-    Ok(normal)
+    Ok((normal, params))
 }
 
-fn slow(bytes: &[u8]) -> Result<String, PathError> {
-    // Decode unreserved percent-escapes; keep every other escape, upper-cased.
-    let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
+/// Decodes unreserved escapes, keeps every other one upper-cased, and checks
+/// what an upstream decoding the rest could make of them.
+fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(), PathError> {
+    let escape = |i: usize| match (
+        bytes.get(i + 1).and_then(|&c| hex(c)),
+        bytes.get(i + 2).and_then(|&c| hex(c)),
+    ) {
+        (Some(h), Some(l)) if bytes[i] == b'%' => Ok(h * 16 + l),
+        _ => Err(PathError::BadPercent),
+    };
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b'%' {
-            let (h, l) = match (
-                bytes.get(i + 1).and_then(|&c| hex(c)),
-                bytes.get(i + 2).and_then(|&c| hex(c)),
-            ) {
-                (Some(h), Some(l)) => (h, l),
-                _ => return Err(PathError::BadPercent),
-            };
-            let v = h * 16 + l;
-            if v == b'\\' {
-                return Err(PathError::BadByte);
-            }
-            if is_unreserved(v) {
-                decoded.push(v);
-            } else {
-                decoded.push(b'%');
-                decoded.extend_from_slice(format!("{v:02X}").as_bytes());
-            }
-            i += 3;
-        } else {
-            decoded.push(b);
-            i += 1;
+        if b == b';' {
+            n.params = true;
         }
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let v = escape(i)?;
+        if v >= 0x80 {
+            // A run of encoded non-ASCII bytes must be UTF-8 and no look-alike.
+            let mut run = Vec::new();
+            while i < bytes.len() && bytes[i] == b'%' {
+                let v = escape(i)?;
+                if v < 0x80 {
+                    break;
+                }
+                run.push(v);
+                i += 3;
+            }
+            let text = std::str::from_utf8(&run).map_err(|_| PathError::InvalidUtf8)?;
+            if text.chars().any(is_look_alike) {
+                return Err(PathError::LookAlike);
+            }
+            for v in run {
+                push_escaped(out, v);
+            }
+            continue;
+        }
+        match v {
+            0 => return Err(PathError::BadByte),
+            b'/' | b'\\' => {
+                n.escaped_slash = true;
+                push_escaped(out, v);
+            }
+            v if is_unreserved(v) => out.push(v),
+            v => push_escaped(out, v),
+        }
+        i += 3;
     }
+    Ok(())
+}
+
+fn slow(bytes: &[u8]) -> Result<Normalized<'static>, PathError> {
+    let mut n = Normalized {
+        path: Cow::Borrowed(""),
+        escaped_slash: false,
+        params: false,
+    };
+    let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
+    decode(bytes, &mut decoded, &mut n)?;
+    // `%252F` reaches an upstream that decodes twice as `/`.
+    if decoded.windows(5).any(|w| {
+        w[..3] == *b"%25" && matches!(&w[3..].to_ascii_uppercase()[..], b"2F" | b"5C" | b"2E")
+    }) {
+        return Err(PathError::DoubleEncoded);
+    }
+    n.path = Cow::Owned(resolve_dots(&decoded)?);
+    Ok(n)
+}
+
+/// Resolves `.` and `..`, collapses empty segments; keeps a trailing slash.
+fn resolve_dots(decoded: &[u8]) -> Result<String, PathError> {
     let trailing = decoded.len() > 1 && decoded.ends_with(b"/");
     let mut out: Vec<&[u8]> = Vec::new();
     let segments: Vec<&[u8]> = decoded.split(|&c| c == b'/').skip(1).collect();
@@ -145,26 +240,81 @@ fn slow(bytes: &[u8]) -> Result<String, PathError> {
     }
     // Upstreams that decode %2F before resolving dots would see `a%2F..%2Fb`
     // as `b`: refuse dot segments hidden between encoded slashes.
-    for seg in &out {
-        if seg.windows(3).any(|w| w == b"%2F")
-            && seg
-                .split(|&c| c == b'%')
-                .map(|p| p.strip_prefix(b"2F").unwrap_or(p))
-                .any(|p| p == b"." || p == b"..")
-        {
-            return Err(PathError::HiddenDotSegment);
-        }
+    if out.iter().any(|seg| hides_dot_segment(seg)) {
+        return Err(PathError::HiddenDotSegment);
     }
     let mut s = String::with_capacity(decoded.len());
     for seg in &out {
         s.push('/');
-        // Only ASCII bytes reach here (checked in is_normal), so this is valid UTF-8.
+        // Only ASCII bytes reach here (checked by `scan`/`decode`), so this is valid UTF-8.
         s.push_str(std::str::from_utf8(seg).map_err(|_| PathError::BadByte)?);
     }
     if s.is_empty() || trailing || dir_end {
         s.push('/');
     }
     Ok(s)
+}
+
+/// Whether a segment is `.`/`..` pieces joined by encoded slashes.
+fn hides_dot_segment(seg: &[u8]) -> bool {
+    let mut parts = 0;
+    let mut dot = false;
+    let mut start = 0;
+    let mut i = 0;
+    while i + 3 <= seg.len() {
+        if &seg[i..i + 3] == b"%2F" || &seg[i..i + 3] == b"%5C" {
+            dot |= matches!(&seg[start..i], b"." | b"..");
+            parts += 1;
+            i += 3;
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    dot |= matches!(&seg[start..], b"." | b"..");
+    parts > 0 && dot
+}
+
+/// A normalized path with its encoded slashes decoded to `/`, normalized again
+/// (a route with `escaped_slashes: decode`).
+pub fn decode_slashes(path: &str) -> Result<String, PathError> {
+    let replaced = path.replace("%2F", "/").replace("%5C", "/");
+    resolve_dots(replaced.as_bytes())
+}
+
+/// The path without `;` parameters in any segment (what Tomcat or Spring route on).
+pub fn strip_params(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (k, seg) in path.split('/').enumerate() {
+        if k > 0 {
+            out.push('/');
+        }
+        out.push_str(seg.split(';').next().unwrap_or(""));
+    }
+    out
+}
+
+/// Where `stripped_len` bytes of `strip_params(path)` end in `path`, with the
+/// parameters of the last segment cut off included (they go with the prefix).
+pub fn params_prefix_len(path: &str, stripped_len: usize) -> usize {
+    let bytes = path.as_bytes();
+    let (mut i, mut kept, mut in_param) = (0, 0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'/' {
+            in_param = false;
+        } else if b == b';' {
+            in_param = true;
+        }
+        if kept == stripped_len && (!in_param || b == b'/') {
+            break;
+        }
+        if !in_param {
+            kept += 1;
+        }
+        i += 1;
+    }
+    i
 }
 
 /// The path as the operation router sees it: trailing slash not significant.
@@ -196,12 +346,15 @@ mod tests {
             ("/a%2Fb", Ok("/a%2Fb")),
             ("/files/a%2F..%2Fadmin", Err(PathError::HiddenDotSegment)),
             ("/files/a%2F.%2Fb", Err(PathError::HiddenDotSegment)),
+            ("/files/..%5Cadmin", Err(PathError::HiddenDotSegment)),
             ("/files/a%2F..b", Ok("/files/a%2F..b")),
             ("/a\\b", Err(PathError::BadByte)),
-            ("/a%5Cb", Err(PathError::BadByte)),
+            ("/a%5Cb", Ok("/a%5Cb")),
+            ("/a%5cb", Ok("/a%5Cb")),
             ("/a%2fb", Ok("/a%2Fb")),
             ("/a%20b", Ok("/a%20b")),
             ("/a%7e", Ok("/a~")),
+            ("/a%00b", Err(PathError::BadByte)),
             ("/..", Err(PathError::EscapesRoot)),
             ("/a/../..", Err(PathError::EscapesRoot)),
             ("/%2e%2e/x", Err(PathError::EscapesRoot)),
@@ -211,11 +364,23 @@ mod tests {
             ("", Err(PathError::NotAbsolute)),
             ("/a b", Err(PathError::BadByte)),
             ("/caf\u{e9}", Err(PathError::BadByte)),
+            ("/caf%C3%A9", Ok("/caf%C3%A9")),
+            ("/users/%252e%252e%252fadmin", Err(PathError::DoubleEncoded)),
+            ("/users/%252F", Err(PathError::DoubleEncoded)),
+            ("/users/%255c", Err(PathError::DoubleEncoded)),
+            ("/users/%25%32%66", Err(PathError::DoubleEncoded)),
+            ("/users/%2541", Ok("/users/%2541")),
+            ("/users/..%c0%af..%c0%afadmin", Err(PathError::InvalidUtf8)),
+            ("/users/%ff", Err(PathError::InvalidUtf8)),
+            ("/users/..%EF%BC%8Fadmin", Err(PathError::LookAlike)),
+            ("/users/%EF%BC%8E%EF%BC%8E", Err(PathError::LookAlike)),
+            ("/users/%E2%88%95", Err(PathError::LookAlike)),
+            ("/flights;jsessionid=1", Ok("/flights;jsessionid=1")),
         ];
         for (input, want) in cases {
             let got = normalize(input);
             assert_eq!(
-                got.as_deref().map_err(|e| *e),
+                got.as_ref().map(|n| &*n.path).map_err(|e| *e),
                 want.as_ref().map(|s| *s).map_err(|e| *e),
                 "{input}"
             );
@@ -223,8 +388,51 @@ mod tests {
     }
 
     #[test]
+    fn flags() {
+        let n = normalize("/a%2fb").expect("valid");
+        assert!(n.escaped_slash && !n.params);
+        let n = normalize("/a;b=1/c").expect("valid");
+        assert!(!n.escaped_slash && n.params);
+        let n = normalize("/a%3Bb").expect("valid");
+        assert!(!n.params, "an encoded ';' is data");
+        let n = normalize("/a/%2e/b;x").expect("valid");
+        assert!(n.params);
+    }
+
+    #[test]
     fn normal_paths_are_borrowed() {
-        assert!(matches!(normalize("/flights/123"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            normalize("/flights/123").map(|n| n.path),
+            Ok(Cow::Borrowed(_))
+        ));
+    }
+
+    #[test]
+    fn decoded_slashes_are_normalized_again() {
+        let cases = [
+            ("/a%2Fb", Ok("/a/b".to_string())),
+            ("/a%5Cb/", Ok("/a/b/".to_string())),
+            ("/a/b%2F%2Fc", Ok("/a/b/c".to_string())),
+        ];
+        for (input, want) in cases {
+            assert_eq!(decode_slashes(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn params() {
+        assert_eq!(strip_params("/flights;jsessionid=1"), "/flights");
+        assert_eq!(strip_params("/a;x/b;y=2/c"), "/a/b/c");
+        let cases = [
+            ("/flights;j=1/x", 8, 12),
+            ("/flights;j=1", 8, 12),
+            ("/flights/x;a", 8, 8),
+            ("/flightsx;a", 8, 8),
+            ("/a;1/b;2/c", 4, 8),
+        ];
+        for (path, stripped, want) in cases {
+            assert_eq!(params_prefix_len(path, stripped), want, "{path} {stripped}");
+        }
     }
 
     #[test]

@@ -157,10 +157,32 @@ pub struct Identity {
 }
 
 /// A credential to remove before proxying (`hide_credentials`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hidden {
     Header(HeaderName),
     Query(Box<str>),
+}
+
+/// The credentials to hide: at most one per auth plugin, kept inline so a
+/// request that hides its key does not allocate for it.
+#[derive(Debug, Clone, Default)]
+pub struct HiddenKeys([Option<Hidden>; 2]);
+
+impl HiddenKeys {
+    pub fn push(&mut self, h: Hidden) {
+        if self.iter().any(|x| *x == h) {
+            return;
+        }
+        match self.0.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(h),
+            // Two plugins both hiding keys fill it; a third never exists.
+            None => self.0[1] = Some(h),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Hidden> {
+        self.0.iter().flatten()
+    }
 }
 
 /// State built up by the plugins of one request.
@@ -173,5 +195,5 @@ pub struct RequestState {
     /// The ACE limit that was charged, with the package it belongs to (for metrics).
     pub ace_rate: Option<RateHeaders>,
     pub plugin_rate: Option<RateHeaders>,
-    pub hidden: Vec<Hidden>,
+    pub hidden: HiddenKeys,
 }

@@ -5,6 +5,7 @@
 //! exact host, a wildcard host, then methods, then definition order.
 
 use std::borrow::Cow;
+use tollgate_config::model::{EscapedSlashes, HeadersWithUnderscores, PathParameters};
 use tollgate_config::{RouteSpec, Snapshot};
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,9 @@ pub struct CompiledRoute {
     wildcard_hosts: Vec<Box<str>>,
     pub strip_path: bool,
     pub preserve_host: bool,
+    pub escaped_slashes: EscapedSlashes,
+    pub path_parameters: PathParameters,
+    pub headers_with_underscores: HeadersWithUnderscores,
 }
 
 /// The route a request matched, and where the matched prefix ends.
@@ -172,6 +176,9 @@ fn compile_route(service: u32, r: &RouteSpec) -> CompiledRoute {
         wildcard_hosts,
         strip_path: r.strip_path,
         preserve_host: r.preserve_host,
+        escaped_slashes: r.escaped_slashes,
+        path_parameters: r.path_parameters,
+        headers_with_underscores: r.headers_with_underscores,
     }
 }
 

@@ -1,8 +1,8 @@
-//! The request phase: normalize once, route, strip spoofable headers, run the
-//! route's plugin chain, and decide the upstream request line.
+//! The request phase: check the request head, normalize once and route under
+//! the route's path policies, run the route's plugin chain, and decide the
+//! upstream request line.
 
 use crate::ctx::RequestCtx;
-use crate::headers;
 use crate::reply::write_reply;
 use crate::state::Gateway;
 use crate::state::Loaded;
@@ -11,10 +11,12 @@ use pingora::proxy::Session;
 use pingora::Result;
 use std::borrow::Cow;
 use std::time::Instant;
-use tollgate_core::normalize::normalize;
+use tollgate_core::credentials::{has_query_param, strip_query_param};
+use tollgate_core::hygiene;
 use tollgate_core::plugins::{Access, AccessCx, Chain};
-use tollgate_core::request::{Flow, Hidden, Reply, RequestView};
+use tollgate_core::request::{Flow, Hidden, HiddenKeys, Reply, RequestView};
 use tollgate_core::routes::upstream_path;
+use tollgate_core::target::{resolve, TargetError};
 
 const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
 
@@ -53,11 +55,11 @@ pub async fn request_filter(
 ) -> Result<bool> {
     let loaded = gw.current();
     ctx.loaded = Some(loaded.clone());
-    headers::strip_identity(session.req_header_mut());
     let client_ip = session
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
+    ctx.trusted_peer = client_ip.is_some_and(|ip| gw.trusted_ips.contains(ip));
     match decide(gw, &loaded, session.req_header(), client_ip, ctx).await {
         Decision::Reply(reply) => write_reply(session, ctx, reply).await,
         Decision::Proxy(uri) => {
@@ -65,6 +67,35 @@ pub async fn request_filter(
             Ok(false)
         }
     }
+}
+
+fn bad_request(e: impl std::fmt::Display) -> Decision {
+    Decision::Reply(Reply::message(400, &format!("Bad request: {e}")))
+}
+
+/// Checks of the request line and head that need no route. Run before any
+/// plugin, so nothing is charged for a request that is then refused.
+fn check_target(req: &RequestHeader, host: &str) -> Option<Decision> {
+    // Only origin-form ("/path") and absolute-form ("http://host/path") targets
+    // are proxied: for anything else the parsed path would not be what an
+    // upstream sees in the raw target.
+    let raw = req.raw_path();
+    let absolute = raw.starts_with(b"http://") || raw.starts_with(b"https://");
+    if !(raw.starts_with(b"/") || absolute) {
+        return Some(Decision::Reply(Reply::static_json(
+            400,
+            r#"{"message":"Bad request: unsupported request target"}"#,
+        )));
+    }
+    // An upstream may take the target's authority over Host (RFC 9112 3.2.2):
+    // both must name the host that was routed on.
+    if absolute && req.uri.host().is_some_and(|h| !h.eq_ignore_ascii_case(host)) {
+        return Some(bad_request("request target and Host name different hosts"));
+    }
+    if let Err(e) = hygiene::check_request(&req.method, &req.headers) {
+        return Some(bad_request(e));
+    }
+    None
 }
 
 async fn decide(
@@ -75,29 +106,25 @@ async fn decide(
     ctx: &mut RequestCtx,
 ) -> Decision {
     let snap = &loaded.snap;
-    // Only origin-form ("/path") and absolute-form ("http://host/path") targets
-    // are proxied: for anything else the parsed path would not be what an
-    // upstream sees in the raw target.
-    let raw = req.raw_path();
-    if !(raw.starts_with(b"/") || raw.starts_with(b"http://") || raw.starts_with(b"https://")) {
-        return Decision::Reply(Reply::static_json(
-            400,
-            r#"{"message":"Bad request: unsupported request target"}"#,
-        ));
-    }
-    let path = match normalize(req.uri.path()) {
-        Ok(p) => p,
-        Err(e) => return Decision::Reply(Reply::message(400, &format!("Bad request: {e}"))),
-    };
     let host = host_of(req);
-    let Some(rm) = snap.routes.find(&req.method, &host, &path) else {
-        return Decision::Reply(Reply::static_json(404, NO_ROUTE));
+    if let Some(refused) = check_target(req, &host) {
+        return refused;
+    }
+    let target = match resolve(&snap.routes, &req.method, &host, req.uri.path()) {
+        Ok(t) => t,
+        Err(TargetError::NoRoute) => return Decision::Reply(Reply::static_json(404, NO_ROUTE)),
+        Err(e) => return bad_request(e),
     };
+    let rm = target.route;
+    let route = snap.routes.route(rm.route);
+    if hygiene::refuses_underscores(&req.headers, route.headers_with_underscores) {
+        return bad_request(hygiene::Refusal::Underscore);
+    }
     ctx.state.route = Some(rm);
     let view = RequestView {
         method: &req.method,
         host: &host,
-        path: &path,
+        path: target.match_path(),
         query: req.uri.query(),
         headers: &req.headers,
         client_ip,
@@ -116,17 +143,17 @@ async fn decide(
     if let Flow::Respond(reply) = flow {
         return Decision::Reply(reply);
     }
-    let route = snap.routes.route(rm.route);
     let service = &snap.services[rm.service as usize];
     let up_path = upstream_path(
         &service.upstream.base_path,
-        &path,
-        rm.prefix_len,
+        &target.path,
+        target.prefix_len,
         route.strip_path,
     );
     let query = upstream_query(req.uri.query(), &ctx.state.hidden).filter(|q| !q.is_empty());
     // Compared with the raw target, so the upstream always gets exactly the
     // normalized path that was matched; built only when it differs.
+    let raw = req.raw_path();
     let unchanged = match raw.strip_prefix(up_path.as_bytes()) {
         Some(rest) => match &query {
             None => rest.is_empty(),
@@ -172,13 +199,20 @@ async fn run_chain(gw: &Gateway, loaded: &Loaded, chain: &Chain, cx: &mut Access
     Flow::Continue
 }
 
-fn upstream_query<'q>(query: Option<&'q str>, hidden: &[Hidden]) -> Option<Cow<'q, str>> {
+/// Query parameter that Laravel, Express's method-override and others read
+/// as the method to run.
+const METHOD_PARAM: &str = "_method";
+
+fn upstream_query<'q>(query: Option<&'q str>, hidden: &HiddenKeys) -> Option<Cow<'q, str>> {
     let q = query?;
     let mut out: Cow<'q, str> = Cow::Borrowed(q);
-    for h in hidden {
+    for h in hidden.iter() {
         if let Hidden::Query(name) = h {
-            out = Cow::Owned(tollgate_core::credentials::strip_query_param(&out, name));
+            out = Cow::Owned(strip_query_param(&out, name));
         }
+    }
+    if (out.contains(METHOD_PARAM) || out.contains('%')) && has_query_param(&out, METHOD_PARAM) {
+        out = Cow::Owned(strip_query_param(&out, METHOD_PARAM));
     }
     Some(out)
 }

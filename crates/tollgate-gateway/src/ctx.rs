@@ -14,6 +14,8 @@ pub struct RequestCtx {
     pub upstream_uri: Option<String>,
     pub upstream_start: Option<Instant>,
     pub upstream_elapsed: Option<Duration>,
+    /// The peer is a trusted proxy: its forwarding headers are kept.
+    pub trusted_peer: bool,
 }
 
 impl RequestCtx {
@@ -25,6 +27,7 @@ impl RequestCtx {
             upstream_uri: None,
             upstream_start: None,
             upstream_elapsed: None,
+            trusted_peer: false,
         }
     }
 }

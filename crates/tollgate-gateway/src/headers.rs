@@ -1,11 +1,16 @@
-//! Header work at the proxy boundary: removing spoofable identity headers,
-//! setting the identity headers the upstream receives (contract §4.6), and the
-//! rate-limit headers every limited response carries (§4.7).
+//! Header work at the proxy boundary: removing what clients must not send
+//! upstream, setting the identity and forwarding headers the upstream receives
+//! (contract §4.6), and the rate-limit headers every limited response carries
+//! (§4.7).
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::Result;
+use std::net::IpAddr;
+use tollgate_config::model::HeadersWithUnderscores;
 use tollgate_config::Unit;
+use tollgate_core::hygiene;
+use tollgate_core::request::{Hidden, HiddenKeys};
 use tollgate_core::limiter::WindowState;
 use tollgate_core::request::RequestState;
 use tollgate_core::CompiledSnapshot;
@@ -19,6 +24,8 @@ pub const X_CONSUMER_ID: &str = "x-consumer-id";
 pub const X_CONSUMER_CUSTOM_ID: &str = "x-consumer-custom-id";
 pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
 pub const X_ACE_RATELIMIT_SCOPE: &str = "x-ace-ratelimit-scope";
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_REAL_IP: &str = "x-real-ip";
 const RATELIMIT_LIMIT: &str = "ratelimit-limit";
 const RATELIMIT_REMAINING: &str = "ratelimit-remaining";
 const RATELIMIT_RESET: &str = "ratelimit-reset";
@@ -34,28 +41,50 @@ fn window_names(unit: Unit) -> (&'static str, &'static str) {
     }
 }
 
-/// Identity headers a client must never be able to set for the upstream.
-fn is_identity_header(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    n == X_ACE_OPERATION_ID
-        || n == X_ACE_PACKAGE
-        || n == X_APPLICATION_NAME
-        || n == X_CREDENTIAL_IDENTIFIER
-        || n == X_ANONYMOUS_CONSUMER
-        || n.starts_with("x-consumer-")
-}
-
-/// Removes client-sent copies of identity headers. Allocates only when some are present.
-pub fn strip_identity(req: &mut RequestHeader) {
-    let spoofed: Vec<HeaderName> = req
-        .headers
-        .keys()
-        .filter(|n| n.as_str().starts_with("x-") && is_identity_header(n))
-        .cloned()
-        .collect();
-    for name in spoofed {
+/// Removes what a client must not send upstream (identity, method-override,
+/// path-rewrite and oddly spelled framing headers; forwarding headers from
+/// untrusted peers; underscored names when the route drops them) and the
+/// credentials a plugin hides. Allocates only when something is removed.
+pub fn sanitize(
+    req: &mut RequestHeader,
+    underscores: HeadersWithUnderscores,
+    trusted_peer: bool,
+    hidden: &HiddenKeys,
+) {
+    for name in hygiene::removals(&req.headers, underscores, trusted_peer) {
         req.remove_header(&name);
     }
+    for h in hidden.iter() {
+        if let Hidden::Header(name) = h {
+            if req.headers.contains_key(name) {
+                req.remove_header(name);
+            }
+        }
+    }
+}
+
+/// `X-Forwarded-For` and `X-Real-IP` from the gateway's view of the peer. A
+/// trusted proxy's chain is extended; anyone else's is replaced.
+pub fn set_forwarding(req: &mut RequestHeader, ip: IpAddr, trusted_peer: bool) -> Result<()> {
+    let peer = HeaderValue::from_str(&ip.to_string()).map_err(|_| {
+        pingora::Error::explain(pingora::ErrorType::InternalError, "client address")
+    })?;
+    let prev = if trusted_peer {
+        req.headers
+            .get(X_FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+            .map(|p| format!("{p}, {ip}"))
+    } else {
+        None
+    };
+    match prev {
+        Some(chain) => req.insert_header(X_FORWARDED_FOR, chain)?,
+        None => req.insert_header(X_FORWARDED_FOR, peer.clone())?,
+    }
+    if !(trusted_peer && req.headers.contains_key(X_REAL_IP)) {
+        req.insert_header(X_REAL_IP, peer)?;
+    }
+    Ok(())
 }
 
 /// Sets the identity headers for the upstream from what the plugins established.
@@ -171,16 +200,3 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
     }
 }
 
-/// Removes hidden credentials (`hide_credentials`) from upstream headers.
-pub fn remove_hidden_headers(
-    headers: &HeaderMap,
-    hidden: &[tollgate_core::request::Hidden],
-) -> Vec<HeaderName> {
-    hidden
-        .iter()
-        .filter_map(|h| match h {
-            tollgate_core::request::Hidden::Header(n) if headers.contains_key(n) => Some(n.clone()),
-            _ => None,
-        })
-        .collect()
-}

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod ctx;
 pub mod demo;
 pub mod feed;
+pub mod head_guard;
 pub mod headers;
 pub mod metrics;
 pub mod observe;
@@ -16,6 +17,7 @@ pub mod proxy;
 pub mod reply;
 pub mod server;
 pub mod state;
+pub mod trusted;
 pub mod upstream;
 
 pub use server::{run, RunOptions, StartError};

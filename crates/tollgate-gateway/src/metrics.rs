@@ -20,6 +20,8 @@ pub struct Metrics {
     pub limiter_keys: IntGauge,
     pub redis_errors: IntCounter,
     pub plugin_duration: HistogramVec,
+    /// Request heads refused before parsing, by reason (too_large, timeout).
+    pub head_refused: IntCounterVec,
     /// Per-plugin histogram handles, resolved once instead of per request.
     plugin_timers: Vec<(&'static str, Histogram)>,
     /// Per-decision counter handles, in `AceDecision::ALL` order.
@@ -97,6 +99,17 @@ impl Metrics {
             ]),
             &["plugin"],
         )?;
+        let head_refused = IntCounterVec::new(
+            Opts::new(
+                "tollgate_request_head_refused_total",
+                "Request heads refused before parsing: larger than the cap (431) or slower than the deadline (408)",
+            ),
+            &["reason"],
+        )?;
+        for r in ["too_large", "timeout"] {
+            head_refused.with_label_values(&[r]);
+        }
+        registry.register(Box::new(head_refused.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(ace_decisions.clone()))?;
         registry.register(Box::new(ace_rate_limited.clone()))?;
@@ -136,6 +149,7 @@ impl Metrics {
             limiter_keys,
             redis_errors,
             plugin_duration,
+            head_refused,
         })
     }
 

@@ -4,6 +4,7 @@
 use crate::admin::AdminApp;
 use crate::background::{ClusterSync, Evictor, FileWatcher};
 use crate::feed::{FeedOptions, FeedStatus};
+use crate::head_guard::{HeadGuard, HeadRefusals};
 use crate::proxy::TollgateProxy;
 use crate::state::Gateway;
 use pingora::server::configuration::ServerConf;
@@ -24,6 +25,10 @@ pub struct RunOptions {
     pub admin_listen: String,
     pub threads: usize,
     pub admin_token: Option<String>,
+    /// Peers whose X-Forwarded-* / Forwarded / X-Real-IP are kept.
+    pub trusted_ips: crate::trusted::TrustedIps,
+    /// Deadline and size cap for request heads.
+    pub head: crate::head_guard::HeadLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +59,7 @@ fn probe(addr: &str) -> Result<(), StartError> {
 
 /// Builds the gateway and its initial snapshot; runs until shutdown.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
-    let gw = Arc::new(Gateway::new(opts.admin_token.clone())?);
+    let gw = Arc::new(Gateway::new(opts.admin_token.clone())?.with_trusted_ips(opts.trusted_ips.clone()));
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
@@ -120,8 +125,15 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora::proxy::http_proxy_service(&server.configuration, TollgateProxy { gw: gw.clone() });
+    let refusals = HeadRefusals {
+        too_large: gw.metrics.head_refused.with_label_values(&["too_large"]),
+        timed_out: gw.metrics.head_refused.with_label_values(&["timeout"]),
+    };
+    let app = pingora::proxy::http_proxy(&server.configuration, TollgateProxy { gw: gw.clone() });
+    let mut proxy = Service::new(
+        "tollgate proxy".to_string(),
+        HeadGuard::new(app, opts.head, refusals),
+    );
     proxy.add_tcp(&opts.listen);
     let mut admin = Service::new(
         "tollgate admin".to_string(),

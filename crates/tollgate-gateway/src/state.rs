@@ -45,6 +45,8 @@ pub struct Gateway {
     pub admin_token: Option<String>,
     /// Serializes applies so that two pushes cannot interleave compile and swap.
     apply_lock: Mutex<()>,
+    /// Peers whose forwarding headers are believed.
+    pub trusted_ips: crate::trusted::TrustedIps,
 }
 
 /// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
@@ -97,7 +99,14 @@ impl Gateway {
             origin: Instant::now(),
             admin_token,
             apply_lock: Mutex::new(()),
+            trusted_ips: Default::default(),
         })
+    }
+
+    /// Sets the peers whose forwarding headers are kept.
+    pub fn with_trusted_ips(mut self, trusted: crate::trusted::TrustedIps) -> Self {
+        self.trusted_ips = trusted;
+        self
     }
 
     /// The applied snapshot; load once per request and keep the `Arc`.

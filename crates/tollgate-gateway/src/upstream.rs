@@ -56,20 +56,11 @@ pub fn rewrite(
             snap.services[rm.service as usize].host_header.clone(),
         )?;
     }
-    for name in headers::remove_hidden_headers(&req.headers, &ctx.state.hidden) {
-        req.remove_header(&name);
-    }
+    let route = snap.routes.route(rm.route);
+    headers::sanitize(req, route.headers_with_underscores, ctx.trusted_peer, &ctx.state.hidden);
     headers::set_identity(req, snap, &ctx.state)?;
     if let Some(ip) = client_ip {
-        let forwarded = match req
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prev) => format!("{prev}, {ip}"),
-            None => ip.to_string(),
-        };
-        req.insert_header("x-forwarded-for", forwarded)?;
+        headers::set_forwarding(req, ip, ctx.trusted_peer)?;
     }
     ctx.upstream_start = Some(Instant::now());
     Ok(())

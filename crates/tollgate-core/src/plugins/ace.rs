@@ -6,7 +6,9 @@ use crate::credentials::{find_key, Found, KeySource};
 use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
-use crate::request::{AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply};
+use crate::request::{
+    AceDecision, AceGrant, Flow, Hidden, Identity, LimitScope, RateHeaders, Reply,
+};
 use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
 use http::HeaderValue;
 use tollgate_config::plugins::MatchPolicy;
@@ -18,6 +20,8 @@ pub struct Ace {
     pub anonymous: Option<u32>,
     /// Index into `CompiledSnapshot::counters`: where package limits are counted.
     pub counters: u32,
+    /// Remove the presented key before proxying.
+    pub hide_credentials: bool,
 }
 
 /// An ACE decision waiting for its limit to be charged.
@@ -34,6 +38,7 @@ const UNAUTHORIZED: &str = r#"{"message":"Unauthorized"}"#;
 const DUPLICATE: &str = r#"{"message":"Duplicate API key found"}"#;
 const FORBIDDEN: &str = r#"{"message":"You cannot consume this service"}"#;
 const LIMITED: &str = r#"{"message":"API rate limit exceeded"}"#;
+const INTERNAL: &str = r#"{"message":"An unexpected error occurred"}"#;
 
 /// What granted an operation to an application, and what to charge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +119,14 @@ impl Plugin for Ace {
     fn access(&self, cx: &mut AccessCx<'_>) -> Access {
         let snap = cx.snap;
         let req = cx.req;
-        // 1. Operation match.
-        let ops = snap
-            .op_router
-            .find(req.host, req.method, match_form(req.path));
+        // 1. Operation match. Every framework runs the GET handler for HEAD,
+        // so HEAD is matched, entitled and charged as GET.
+        let method = if *req.method == http::Method::HEAD {
+            &http::Method::GET
+        } else {
+            req.method
+        };
+        let ops = snap.op_router.find(req.host, method, match_form(req.path));
         if ops.is_empty() {
             return Access::Done(match self.policy {
                 MatchPolicy::Required => {
@@ -155,6 +164,13 @@ impl Plugin for Ace {
         let name_idx = match source {
             KeySource::Header(i) | KeySource::Query(i) => i,
         };
+        if self.hide_credentials {
+            let name = &snap.ace_key_names[name_idx];
+            cx.state.hidden.push(match (source, &name.header) {
+                (KeySource::Header(_), Some(h)) => Hidden::Header(h.clone()),
+                _ => Hidden::Query(name.query.clone()),
+            });
+        }
         let cred_idx = snap.credentials.lookup(&key).filter(|&c| {
             // The key must arrive under a name its application's strategy declares.
             let app = &snap.apps[snap.credentials.get(c).app as usize];
@@ -195,7 +211,9 @@ impl Plugin for Ace {
 
     fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
         let Resume::Ace(p) = resume else {
-            return Flow::Continue;
+            // A resume meant for another plugin: a bug, and never a reason to allow.
+            self.decide(cx, AceDecision::Forbidden);
+            return Flow::Respond(Reply::static_json(500, INTERNAL));
         };
         cx.state.ace_rate = Some(RateHeaders {
             outcome,

@@ -1,0 +1,188 @@
+//! A deadline and a size cap for the whole request head, in front of the
+//! Pingora proxy app.
+//!
+//! Pingora times out each read (60 s) and allows a 1 MB head, so a client
+//! sending one header line per minute, or a thousand connections each holding
+//! an unfinished megabyte, pins connections and memory. This wrapper reads
+//! the head itself under one deadline and a small cap, then hands the bytes
+//! back to the stream (`rewind`) so Pingora parses exactly what arrived.
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::l4::stream::Stream as L4Stream;
+use pingora::protocols::Stream;
+use pingora::server::ShutdownWatch;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout, timeout_at, Instant};
+
+/// Limits on a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// From the first byte of a request to the end of its head.
+    pub deadline: Duration,
+    /// Largest head accepted (431 above).
+    pub max_bytes: usize,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle: Duration,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            deadline: Duration::from_secs(10),
+            max_bytes: 32 * 1024,
+            idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Counters of heads refused, by reason.
+#[derive(Clone)]
+pub struct HeadRefusals {
+    pub too_large: prometheus::IntCounter,
+    pub timed_out: prometheus::IntCounter,
+}
+
+pub struct HeadGuard<A> {
+    inner: Arc<A>,
+    limits: HeadLimits,
+    refusals: HeadRefusals,
+}
+
+impl<A> HeadGuard<A> {
+    pub fn new(inner: A, limits: HeadLimits, refusals: HeadRefusals) -> Self {
+        HeadGuard {
+            inner: Arc::new(inner),
+            limits,
+            refusals,
+        }
+    }
+}
+
+/// A complete error response that closes the connection.
+fn refusal(status: &str, message: &str) -> Vec<u8> {
+    let body = format!("{{\"message\":\"{message}\"}}");
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=utf-8\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Where the head ends (just past its blank line), ignoring leading blank lines.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let mut i = start;
+    while let Some(off) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        match buf.get(nl + 1) {
+            Some(b'\n') => return Some(nl + 2),
+            Some(b'\r') if buf.get(nl + 2) == Some(&b'\n') => return Some(nl + 3),
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+enum Head {
+    Complete,
+    /// The client went away, or never started a request.
+    Gone,
+    TooLarge,
+    TimedOut,
+}
+
+async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> Head {
+    let mut chunk = [0u8; 4096];
+    // The idle wait for a request to begin is not part of the deadline.
+    let first = match timeout(limits.idle, s.read(&mut chunk)).await {
+        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Head::Gone,
+        Ok(Ok(n)) => n,
+    };
+    buf.extend_from_slice(&chunk[..first]);
+    let deadline = Instant::now() + limits.deadline;
+    loop {
+        if head_end(buf).is_some() {
+            return Head::Complete;
+        }
+        if buf.len() > limits.max_bytes {
+            return Head::TooLarge;
+        }
+        match timeout_at(deadline, s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => return Head::TimedOut,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // Plain TCP only; other transports are handed over untouched.
+        if !stream.as_any().is::<L4Stream>() {
+            return self.inner.process_new(stream, shutdown).await;
+        }
+        let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
+            return None;
+        };
+        let mut buf = Vec::new();
+        let answer = match read_head(&mut l4, &mut buf, self.limits).await {
+            Head::Complete => None,
+            Head::Gone => return None,
+            Head::TooLarge => {
+                self.refusals.too_large.inc();
+                Some(refusal(
+                    "431 Request Header Fields Too Large",
+                    "Request header fields too large",
+                ))
+            }
+            Head::TimedOut => {
+                self.refusals.timed_out.inc();
+                Some(refusal("408 Request Timeout", "Request timeout"))
+            }
+        };
+        if let Some(bytes) = answer {
+            let _ = timeout(Duration::from_secs(1), async {
+                let _ = l4.write_all(&bytes).await;
+                let _ = l4.flush().await;
+            })
+            .await;
+            return None;
+        }
+        l4.rewind(&buf);
+        self.inner.process_new(l4, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::head_end;
+
+    #[test]
+    fn finds_the_end_of_a_head() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Some(27)),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody", Some(27)),
+            (b"GET / HTTP/1.1\nHost: x\n\n", Some(24)),
+            (b"GET / HTTP/1.1\r\nHost: x\r\n", None),
+            (b"\r\n\r\nGET / HTTP/1.1\r\n", None),
+            (b"\r\n\r\nGET / HTTP/1.1\r\n\r\n", Some(22)),
+            (b"", None),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(head_end(buf), *want, "{:?}", String::from_utf8_lossy(buf));
+        }
+    }
+}
