@@ -304,22 +304,37 @@ apis:
 "#;
     let doc = |route: &str, plugins: &str| base.replace("ROUTE", route).replace("PLUGINS", plugins);
     // A host-scoped operation on a route that takes any host: other hosts skip it.
-    let (code, out) = validate(dir.path(), &doc("{ name: r, paths: [/flights] }", "{ name: ace }"));
-    assert_eq!(code, 1, "{out}");
-    assert!(out.contains("apis[0] (f)") && out.contains("scoped to host"), "{out}");
     let (code, out) = validate(
         dir.path(),
-        &doc("{ name: r, paths: [/flights], hosts: [api.example.com] }", "{ name: ace }"),
+        &doc("{ name: r, paths: [/flights] }", "{ name: ace }"),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("apis[0] (f)") && out.contains("scoped to host"),
+        "{out}"
+    );
+    let (code, out) = validate(
+        dir.path(),
+        &doc(
+            "{ name: r, paths: [/flights], hosts: [api.example.com] }",
+            "{ name: ace }",
+        ),
     );
     assert_eq!(code, 0, "{out}");
     // Auth plugins scoped to a consumer authenticate nobody.
     let scoped = "{ name: ace, consumer: partner }, { name: key-auth, consumer: partner }";
     let (code, out) = validate(
         dir.path(),
-        &doc("{ name: r, paths: [/flights], hosts: [api.example.com] }", scoped),
+        &doc(
+            "{ name: r, paths: [/flights], hosts: [api.example.com] }",
+            scoped,
+        ),
     );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("plugins[0].consumer") && out.contains("plugins[1].consumer"), "{out}");
+    assert!(
+        out.contains("plugins[0].consumer") && out.contains("plugins[1].consumer"),
+        "{out}"
+    );
     // An anonymous consumer nothing decides for is worth a warning.
     let (code, out) = validate(
         dir.path(),
@@ -329,7 +344,10 @@ apis:
         ),
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("no plugin is scoped to the anonymous consumer"), "{out}");
+    assert!(
+        out.contains("no plugin is scoped to the anonymous consumer"),
+        "{out}"
+    );
     // Keeping encoded slashes is allowed, with a warning naming the route.
     let (code, out) = validate(
         dir.path(),
@@ -339,5 +357,8 @@ apis:
         ),
     );
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("services[0].routes[0].escaped_slashes") && out.contains("\"blobs\""), "{out}");
+    assert!(
+        out.contains("services[0].routes[0].escaped_slashes") && out.contains("\"blobs\""),
+        "{out}"
+    );
 }

@@ -73,7 +73,10 @@ fn method_override_and_rewrite_headers_are_removed() {
         "x-original-url",
         "x-rewrite-url",
     ] {
-        assert!(!has_header(&head, name), "{name} reached the upstream:\n{head}");
+        assert!(
+            !has_header(&head, name),
+            "{name} reached the upstream:\n{head}"
+        );
     }
 }
 
@@ -125,14 +128,21 @@ fn allowed_path_parameters_are_matched_without_them() {
         &gw.proxy,
         b"GET /flights;jsessionid=1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
     );
-    assert_eq!(status(&r), 401, "matched as GET /flights, which needs a key: {r}");
+    assert_eq!(
+        status(&r),
+        401,
+        "matched as GET /flights, which needs a key: {r}"
+    );
     let r = exchange(
         &gw.proxy,
         b"GET /flights;jsessionid=1 HTTP/1.1\r\nHost: gw\r\napikey: fb-key\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(status(&r), 200, "{r}");
     assert_eq!(target(&up.last()), "/flights;jsessionid=1");
-    assert_eq!(header(&up.last(), "x-ace-operation-id"), Some("list-flights"));
+    assert_eq!(
+        header(&up.last(), "x-ace-operation-id"),
+        Some("list-flights")
+    );
 }
 
 #[test]
@@ -157,7 +167,10 @@ fn identity_headers_are_removed_in_every_spelling() {
     let r = s.send(&req);
     assert_eq!(status(&r), 200, "{r}");
     let head = s.up.last();
-    assert!(!head.contains("forged"), "a forged identity reached the upstream:\n{head}");
+    assert!(
+        !head.contains("forged"),
+        "a forged identity reached the upstream:\n{head}"
+    );
     assert_eq!(header(&head, "x-application-name"), Some("partner-app"));
 }
 
@@ -172,7 +185,11 @@ fn forwarding_headers_come_from_the_gateway() {
     let head = s.up.last();
     assert!(!head.contains("6.6.6.6"), "{head}");
     assert!(!head.contains("evil.example"), "{head}");
-    assert_eq!(header(&head, "x-forwarded-for"), Some("127.0.0.1"), "{head}");
+    assert_eq!(
+        header(&head, "x-forwarded-for"),
+        Some("127.0.0.1"),
+        "{head}"
+    );
     assert_eq!(header(&head, "x-real-ip"), Some("127.0.0.1"), "{head}");
 
     // A trusted proxy's chain is extended instead.
@@ -230,7 +247,11 @@ fn framing_headers_must_be_canonical() {
     for req in bad {
         let r = s.send_bytes(req);
         let code = status(&r);
-        assert!((400..500).contains(&code), "{:?}: {r}", String::from_utf8_lossy(req));
+        assert!(
+            (400..500).contains(&code),
+            "{:?}: {r}",
+            String::from_utf8_lossy(req)
+        );
     }
     assert_eq!(s.up.count(), 0, "{:?}", s.up.heads());
     // None of them was charged (windows package: 4/minute).
@@ -246,7 +267,10 @@ fn framing_headers_must_be_canonical() {
     );
     assert_eq!(status(&r), 200, "{r}");
     let head = s.up.last();
-    assert!(!has_header(&head, "transfer_encoding") && !has_header(&head, "content_length"), "{head}");
+    assert!(
+        !has_header(&head, "transfer_encoding") && !has_header(&head, "content_length"),
+        "{head}"
+    );
 }
 
 #[test]
@@ -299,12 +323,15 @@ fn slow_and_huge_heads_are_cut_off() {
     // One header line per 700 ms: the whole head is late.
     let started = std::time::Instant::now();
     let mut c = std::net::TcpStream::connect(&s.gw.proxy).expect("connect");
-    c.set_read_timeout(Some(std::time::Duration::from_millis(200))).ok();
+    c.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .ok();
     let _ = c.write_all(b"GET /flights HTTP/1.1\r\n");
     let mut answer = Vec::new();
     for i in 0..20 {
         std::thread::sleep(std::time::Duration::from_millis(700));
-        if c.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).is_err() {
+        if c.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .is_err()
+        {
             break;
         }
         let mut buf = [0u8; 512];
@@ -330,8 +357,14 @@ fn slow_and_huge_heads_are_cut_off() {
     assert_eq!(status(&r), 431, "{r}");
     assert_eq!(s.up.count(), 0);
     let m = s.gw.metrics();
-    assert!(m.contains("tollgate_request_head_refused_total{reason=\"timeout\"} 1"), "{m}");
-    assert!(m.contains("tollgate_request_head_refused_total{reason=\"too_large\"} 1"), "{m}");
+    assert!(
+        m.contains("tollgate_request_head_refused_total{reason=\"timeout\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tollgate_request_head_refused_total{reason=\"too_large\"} 1"),
+        "{m}"
+    );
 }
 
 #[test]

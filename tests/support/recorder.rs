@@ -76,9 +76,10 @@ fn serve(mut s: TcpStream, heads: Arc<Mutex<Vec<String>>>) {
         }
         buf.drain(..end + body_len);
         heads.lock().expect("lock").push(head);
-        if s
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok")
-            .is_err()
+        if s.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok",
+        )
+        .is_err()
         {
             return;
         }

@@ -31,7 +31,8 @@ pub fn sample_path(template: &str) -> String {
 
 /// Whether `route` carries `method path` for some host (paths: Kong prefixes).
 fn carries(route: &RouteSpec, method: &str, path: &str) -> bool {
-    let path_ok = route.paths.is_empty() || route.paths.iter().any(|p| path.starts_with(p.as_str()));
+    let path_ok =
+        route.paths.is_empty() || route.paths.iter().any(|p| path.starts_with(p.as_str()));
     let method_ok = route.methods.is_empty()
         || route.methods.iter().any(|m| m == method)
         || (method == "GET" && route.methods.iter().any(|m| m == "HEAD"));
@@ -178,9 +179,21 @@ plugins: [PLUGINS]
         let twin = "{ method: GET, path: /f, id: any-host }";
         let table: &[(&str, &str, bool)] = &[
             ("{ name: r, paths: [/f] }", op, true),
-            ("{ name: r, paths: [/f], hosts: [api.example.com] }", op, false),
-            ("{ name: r, paths: [/f], hosts: [api.example.com, other.com] }", op, true),
-            ("{ name: r, paths: [/f], hosts: ['*.example.com'] }", op, true),
+            (
+                "{ name: r, paths: [/f], hosts: [api.example.com] }",
+                op,
+                false,
+            ),
+            (
+                "{ name: r, paths: [/f], hosts: [api.example.com, other.com] }",
+                op,
+                true,
+            ),
+            (
+                "{ name: r, paths: [/f], hosts: ['*.example.com'] }",
+                op,
+                true,
+            ),
             ("{ name: r, paths: [/other] }", op, false),
             ("{ name: r, paths: [/f], methods: [POST] }", op, false),
         ];
@@ -192,7 +205,10 @@ plugins: [PLUGINS]
             }
         }
         let (errors, _) = check("{ name: r, paths: [/f] }", &format!("{op}, {twin}"), "");
-        assert!(errors.is_empty(), "a host-less twin covers other hosts: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "a host-less twin covers other hosts: {errors:?}"
+        );
     }
 
     #[test]
@@ -204,7 +220,9 @@ plugins: [PLUGINS]
                 &format!("{{ name: {name}, consumer: anon }}"),
             );
             assert!(
-                errors.iter().any(|e| e.contains("cannot be scoped to a consumer")),
+                errors
+                    .iter()
+                    .any(|e| e.contains("cannot be scoped to a consumer")),
                 "{name}: {errors:?}"
             );
         }
@@ -224,7 +242,9 @@ plugins: [PLUGINS]
             "{ name: ace, config: { anonymous: anon } }",
         );
         assert!(
-            warnings.iter().any(|w| w.contains("no plugin is scoped to the anonymous")),
+            warnings
+                .iter()
+                .any(|w| w.contains("no plugin is scoped to the anonymous")),
             "{warnings:?}"
         );
         let (_, warnings) = check(

@@ -5,9 +5,9 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
 use tollgate_config::synth::{self, SynthParams};
-use tollgate_core::target::resolve;
 use tollgate_core::plugins::{AccessCx, PluginInstance};
 use tollgate_core::request::{Flow, RequestState, RequestView};
+use tollgate_core::target::resolve;
 use tollgate_core::{compile, CompiledSnapshot, LimiterStore};
 
 struct Req {

@@ -199,9 +199,16 @@ mod tests {
         h
     }
 
+    /// (method, headers, expected)
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        Result<(), Refusal>,
+    );
+
     #[test]
     fn request_checks() {
-        let cases: &[(&str, &[(&str, &str)], Result<(), Refusal>)] = &[
+        let cases: &[Case] = &[
             ("GET", &[], Ok(())),
             ("get", &[], Err(Refusal::Method)),
             ("Get", &[], Err(Refusal::Method)),
@@ -209,23 +216,66 @@ mod tests {
             ("GET", &[("content-length", "0")], Ok(())),
             ("GET", &[("content-length", "145")], Err(Refusal::Body)),
             ("HEAD", &[("content-length", "1")], Err(Refusal::Body)),
-            ("DELETE", &[("transfer-encoding", "chunked")], Err(Refusal::Body)),
+            (
+                "DELETE",
+                &[("transfer-encoding", "chunked")],
+                Err(Refusal::Body),
+            ),
             ("OPTIONS", &[("content-length", "3")], Err(Refusal::Body)),
             ("POST", &[("content-length", "37")], Ok(())),
-            ("POST", &[("content-length", "37, 37")], Err(Refusal::ContentLength)),
-            ("POST", &[("content-length", "37"), ("content-length", "37")], Err(Refusal::ContentLength)),
-            ("POST", &[("content-length", "037")], Err(Refusal::ContentLength)),
-            ("POST", &[("content-length", "+37")], Err(Refusal::ContentLength)),
-            ("POST", &[("content-length", "")], Err(Refusal::ContentLength)),
+            (
+                "POST",
+                &[("content-length", "37, 37")],
+                Err(Refusal::ContentLength),
+            ),
+            (
+                "POST",
+                &[("content-length", "37"), ("content-length", "37")],
+                Err(Refusal::ContentLength),
+            ),
+            (
+                "POST",
+                &[("content-length", "037")],
+                Err(Refusal::ContentLength),
+            ),
+            (
+                "POST",
+                &[("content-length", "+37")],
+                Err(Refusal::ContentLength),
+            ),
+            (
+                "POST",
+                &[("content-length", "")],
+                Err(Refusal::ContentLength),
+            ),
             ("POST", &[("transfer-encoding", "chunked")], Ok(())),
             ("POST", &[("transfer-encoding", "Chunked")], Ok(())),
-            ("POST", &[("transfer-encoding", "gzip, chunked")], Err(Refusal::TransferEncoding)),
-            ("POST", &[("transfer-encoding", "chunked"), ("content-length", "3")], Err(Refusal::TransferEncoding)),
-            ("POST", &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")], Err(Refusal::TransferEncoding)),
+            (
+                "POST",
+                &[("transfer-encoding", "gzip, chunked")],
+                Err(Refusal::TransferEncoding),
+            ),
+            (
+                "POST",
+                &[("transfer-encoding", "chunked"), ("content-length", "3")],
+                Err(Refusal::TransferEncoding),
+            ),
+            (
+                "POST",
+                &[
+                    ("transfer-encoding", "chunked"),
+                    ("transfer-encoding", "chunked"),
+                ],
+                Err(Refusal::TransferEncoding),
+            ),
             ("GET", &[("connection", "keep-alive")], Ok(())),
             ("GET", &[("connection", "Keep-Alive, TE")], Ok(())),
             ("GET", &[("connection", "host")], Err(Refusal::Connection)),
-            ("GET", &[("connection", "close, x-ace-operation-id")], Err(Refusal::Connection)),
+            (
+                "GET",
+                &[("connection", "close, x-ace-operation-id")],
+                Err(Refusal::Connection),
+            ),
         ];
         for (m, h, want) in cases {
             let m = Method::from_bytes(m.as_bytes()).expect("method");

@@ -123,7 +123,10 @@ services:
     }
 
     /// (raw path, Ok((route, match path, upstream path)) or the error)
-    type Case = (&'static str, Result<(&'static str, &'static str, &'static str), TargetError>);
+    type Case = (
+        &'static str,
+        Result<(&'static str, &'static str, &'static str), TargetError>,
+    );
 
     #[test]
     fn policies() {
@@ -135,12 +138,21 @@ services:
             ("/users;jsessionid=1", Err(TargetError::PathParameters)),
             ("/users/1;v=2", Err(TargetError::PathParameters)),
             ("/files/a%2Fb", Ok(("decode", "/files/a/b", "/a/b"))),
-            ("/files/x%2F..%2F..%2Fetc", Err(TargetError::Path(PathError::HiddenDotSegment))),
-            ("/files/admin%2Fx", Ok(("decode-admin", "/files/admin/x", "/x"))),
+            (
+                "/files/x%2F..%2F..%2Fetc",
+                Err(TargetError::Path(PathError::HiddenDotSegment)),
+            ),
+            (
+                "/files/admin%2Fx",
+                Ok(("decode-admin", "/files/admin/x", "/x")),
+            ),
             ("/blobs/a%2Fb", Ok(("keep", "/blobs/a%2Fb", "/a%2Fb"))),
             ("/app;jsessionid=1/x", Ok(("params", "/app/x", "/x"))),
             ("/app/x;v=1", Ok(("params", "/app/x", "/x;v=1"))),
-            ("/legacy;s=1/y", Ok(("nostrip", "/legacy/y", "/legacy;s=1/y"))),
+            (
+                "/legacy;s=1/y",
+                Ok(("nostrip", "/legacy/y", "/legacy;s=1/y")),
+            ),
             ("/nothing", Err(TargetError::NoRoute)),
         ];
         for (raw, want) in cases {

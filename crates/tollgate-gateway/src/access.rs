@@ -89,7 +89,12 @@ fn check_target(req: &RequestHeader, host: &str) -> Option<Decision> {
     }
     // An upstream may take the target's authority over Host (RFC 9112 3.2.2):
     // both must name the host that was routed on.
-    if absolute && req.uri.host().is_some_and(|h| !h.eq_ignore_ascii_case(host)) {
+    if absolute
+        && req
+            .uri
+            .host()
+            .is_some_and(|h| !h.eq_ignore_ascii_case(host))
+    {
         return Some(bad_request("request target and Host name different hosts"));
     }
     if let Err(e) = hygiene::check_request(&req.method, &req.headers) {

@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use tollgate_config::model::HeadersWithUnderscores;
 use tollgate_config::Unit;
 use tollgate_core::hygiene;
-use tollgate_core::request::{Hidden, HiddenKeys};
 use tollgate_core::limiter::WindowState;
 use tollgate_core::request::RequestState;
+use tollgate_core::request::{Hidden, HiddenKeys};
 use tollgate_core::CompiledSnapshot;
 
 pub const X_ACE_OPERATION_ID: &str = "x-ace-operation-id";
@@ -199,4 +199,3 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
         );
     }
 }
-

@@ -59,7 +59,9 @@ fn probe(addr: &str) -> Result<(), StartError> {
 
 /// Builds the gateway and its initial snapshot; runs until shutdown.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
-    let gw = Arc::new(Gateway::new(opts.admin_token.clone())?.with_trusted_ips(opts.trusted_ips.clone()));
+    let gw = Arc::new(
+        Gateway::new(opts.admin_token.clone())?.with_trusted_ips(opts.trusted_ips.clone()),
+    );
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {

@@ -57,7 +57,12 @@ pub fn rewrite(
         )?;
     }
     let route = snap.routes.route(rm.route);
-    headers::sanitize(req, route.headers_with_underscores, ctx.trusted_peer, &ctx.state.hidden);
+    headers::sanitize(
+        req,
+        route.headers_with_underscores,
+        ctx.trusted_peer,
+        &ctx.state.hidden,
+    );
     headers::set_identity(req, snap, &ctx.state)?;
     if let Some(ip) = client_ip {
         headers::set_forwarding(req, ip, ctx.trusted_peer)?;
