@@ -3,7 +3,16 @@
 # edits apply without restart).
 #
 #   docker build -t tollgate .
-#   docker run -p 8000:8000 -p 8001:8001 -v $PWD/config/quickstart.yaml:/etc/tollgate/snapshot.yaml tollgate
+#   docker run -p 8000:8000 -v $PWD/config/quickstart.yaml:/etc/tollgate/snapshot.yaml tollgate
+#
+# The admin API stays on the container's loopback unless you expose it, and
+# then it needs a token (tollgate refuses to start otherwise):
+#
+#   docker run -p 8000:8000 -p 127.0.0.1:8001:8001 \
+#     -e TOLLGATE_ADMIN_LISTEN=0.0.0.0:8001 -e TOLLGATE_ADMIN_TOKEN="$(openssl rand -hex 32)" \
+#     -v $PWD/config/quickstart.yaml:/etc/tollgate/snapshot.yaml tollgate
+#
+# See docs/deployment.md.
 
 FROM rust:1-bookworm AS build
 RUN apt-get update \
@@ -22,9 +31,9 @@ RUN apt-get update \
 COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
 COPY config/quickstart.yaml /etc/tollgate/snapshot.yaml
 USER tollgate
-EXPOSE 8000 8001
+EXPOSE 8000
 ENV TOLLGATE_CONFIG=/etc/tollgate/snapshot.yaml \
     TOLLGATE_LISTEN=0.0.0.0:8000 \
-    TOLLGATE_ADMIN_LISTEN=0.0.0.0:8001
+    TOLLGATE_ADMIN_LISTEN=127.0.0.1:8001
 ENTRYPOINT ["tollgate"]
 CMD ["run"]

@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use tollgate_config::auth::Secret;
 
 #[derive(Parser)]
 #[command(
@@ -45,8 +46,21 @@ struct RunArgs {
     #[arg(long, env = "TOLLGATE_THREADS")]
     threads: Option<usize>,
     /// Bearer token required by `POST /config` on the admin API.
-    #[arg(long, env = "TOLLGATE_ADMIN_TOKEN")]
+    #[arg(long, env = "TOLLGATE_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    // Who may change the snapshot, and how the control plane is reached.
+    /// Bearer token sent to the control plane (its `cp --token`).
+    #[arg(long, env = "TOLLGATE_CONTROL_PLANE_TOKEN", hide_env_values = true)]
+    control_plane_token: Option<String>,
+    /// PEM file of CA certificates trusted for an https:// control plane, besides the system roots.
+    #[arg(long, env = "TOLLGATE_CONTROL_PLANE_CA")]
+    control_plane_ca: Option<PathBuf>,
+    /// Accept `POST /config` on the admin API even with --control-plane (409 otherwise).
+    #[arg(long, env = "TOLLGATE_ALLOW_ADMIN_CONFIG")]
+    allow_admin_config: bool,
+    /// Allow --admin-listen on a non-loopback address without --admin-token.
+    #[arg(long, env = "TOLLGATE_ADMIN_INSECURE")]
+    admin_insecure: bool,
     #[command(flatten)]
     edge: EdgeArgs,
 }
@@ -99,6 +113,12 @@ enum Command {
         /// Admin API listen address.
         #[arg(long, env = "TOLLGATE_ADMIN_LISTEN", default_value = "127.0.0.1:8001")]
         admin_listen: String,
+        /// Bearer token required by `POST /config` on the admin API.
+        #[arg(long, env = "TOLLGATE_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// Allow --admin-listen on a non-loopback address without --admin-token.
+        #[arg(long, env = "TOLLGATE_ADMIN_INSECURE")]
+        admin_insecure: bool,
     },
     /// Run a demo upstream that answers every request with JSON describing it.
     DemoUpstream {
@@ -121,6 +141,15 @@ enum Command {
         /// Largest snapshot a push may carry, in MiB (413 above).
         #[arg(long, env = "TOLLGATE_MAX_SNAPSHOT_MB", default_value_t = 256)]
         max_snapshot_mb: usize,
+        /// Bearer token every /v1/* request must carry (401 otherwise).
+        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// PEM certificate chain: serve HTTPS (needs --tls-key).
+        #[arg(long, env = "TOLLGATE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Push a snapshot to a control plane or a data plane's admin API.
     Push {
@@ -129,8 +158,11 @@ enum Command {
         to: String,
         #[arg(long, env = "TOLLGATE_FORCE")]
         force: bool,
-        #[arg(long, env = "TOLLGATE_TOKEN")]
+        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// PEM file of CA certificates trusted for an https:// target, besides the system roots.
+        #[arg(long, env = "TOLLGATE_CA")]
+        ca: Option<PathBuf>,
     },
 }
 
@@ -158,6 +190,13 @@ fn run(args: RunArgs) -> Result<()> {
     if args.cache_dir.is_some() && args.control_plane.is_none() {
         tracing::warn!("--cache-dir only applies with --control-plane; ignored");
     }
+    if (args.control_plane_token.is_some() || args.control_plane_ca.is_some())
+        && args.control_plane.is_none()
+    {
+        tracing::warn!(
+            "--control-plane-token and --control-plane-ca only apply with --control-plane; ignored"
+        );
+    }
     tollgate_gateway::run(tollgate_gateway::RunOptions {
         config: args.config,
         control_plane: args.control_plane,
@@ -168,11 +207,29 @@ fn run(args: RunArgs) -> Result<()> {
         admin_token: args.admin_token,
         trusted_ips: args.edge.trusted()?,
         head: args.edge.head()?,
+        control_plane_token: args.control_plane_token.map(Secret::new),
+        control_plane_ca: args.control_plane_ca,
+        allow_admin_config: args.allow_admin_config,
+        admin_insecure: args.admin_insecure,
     })
     .map_err(anyhow::Error::from)
 }
 
-fn demo(listen: String, admin_listen: String) -> Result<()> {
+/// What `demo` takes besides its snapshot.
+struct DemoArgs {
+    listen: String,
+    admin_listen: String,
+    admin_token: Option<String>,
+    admin_insecure: bool,
+}
+
+fn demo(args: DemoArgs) -> Result<()> {
+    let DemoArgs {
+        listen,
+        admin_listen,
+        admin_token,
+        admin_insecure,
+    } = args;
     let billing = tollgate_gateway::demo::spawn("127.0.0.1:9101", "billing")
         .context("starting demo billing on 127.0.0.1:9101")?;
     let flights = tollgate_gateway::demo::spawn("127.0.0.1:9102", "flights")
@@ -191,9 +248,13 @@ fn demo(listen: String, admin_listen: String) -> Result<()> {
         listen,
         admin_listen,
         threads: default_threads(),
-        admin_token: None,
+        admin_token,
         trusted_ips: Default::default(),
         head: Default::default(),
+        control_plane_token: None,
+        control_plane_ca: None,
+        allow_admin_config: false,
+        admin_insecure,
     })
     .map_err(anyhow::Error::from)
 }
@@ -222,7 +283,14 @@ fn main() {
         Command::Demo {
             listen,
             admin_listen,
-        } => demo(listen, admin_listen),
+            admin_token,
+            admin_insecure,
+        } => demo(DemoArgs {
+            listen,
+            admin_listen,
+            admin_token,
+            admin_insecure,
+        }),
         Command::DemoUpstream {
             listen,
             name,
@@ -232,10 +300,18 @@ fn main() {
             listen,
             data_dir,
             max_snapshot_mb,
+            token,
+            tls_cert,
+            tls_key,
         } => tollgate_controlplane::run(tollgate_controlplane::CpOptions {
             listen,
             data_dir,
             max_body: max_snapshot_mb.saturating_mul(1024 * 1024),
+            token: token.map(Secret::new),
+            // clap's `requires` makes these both present or both absent.
+            tls: tls_cert
+                .zip(tls_key)
+                .map(|(cert, key)| tollgate_controlplane::TlsFiles { cert, key }),
         })
         .map_err(anyhow::Error::from),
         Command::Push {
@@ -243,7 +319,8 @@ fn main() {
             to,
             force,
             token,
-        } => push::push(&file, &to, force, token.as_deref()),
+            ca,
+        } => push::push(&file, &to, force, token.as_deref(), ca.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

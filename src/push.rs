@@ -46,12 +46,19 @@ fn inline_spec_files(file: &Path, body: Vec<u8>) -> Result<Vec<u8>> {
     Ok(serde_yaml::to_string(&doc)?.into_bytes())
 }
 
-pub fn push(file: &Path, to: &str, force: bool, token: Option<&str>) -> Result<()> {
+pub fn push(
+    file: &Path,
+    to: &str,
+    force: bool,
+    token: Option<&str>,
+    ca: Option<&Path>,
+) -> Result<()> {
     let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let body = inline_spec_files(file, body)?;
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .timeout(Duration::from_secs(300))
+        .tls_connector(tollgate_gateway::feed::tls_connector(ca)?)
         .build();
     let targets = targets(to);
     for (i, url) in targets.iter().enumerate() {

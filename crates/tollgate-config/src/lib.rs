@@ -4,6 +4,7 @@
 //! Output is a [`Snapshot`] with references resolved to indices and plugin
 //! configs typed; `tollgate-core` compiles it into the runtime form.
 
+pub mod auth;
 pub mod feed;
 pub mod limits;
 pub mod load;

@@ -12,6 +12,7 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tollgate_config::auth::Secret;
 
 #[derive(Debug, Clone)]
 pub struct CpOptions {
@@ -19,6 +20,16 @@ pub struct CpOptions {
     pub data_dir: Option<PathBuf>,
     /// Largest snapshot accepted by a push, in bytes (413 above).
     pub max_body: usize,
+    /// Bearer token every `/v1/*` request must carry (401 otherwise).
+    pub token: Option<Secret>,
+    /// Serve HTTPS with this certificate chain and key (both PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +41,8 @@ pub enum CpError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 pub fn run(opts: CpOptions) -> Result<(), CpError> {
@@ -60,10 +73,24 @@ pub fn run(opts: CpOptions) -> Result<(), CpError> {
             store,
             registry: registry::Registry::default(),
             max_body: opts.max_body,
+            token: opts.token.clone(),
         },
     );
-    svc.add_tcp(&opts.listen);
+    match &opts.tls {
+        Some(tls) => svc
+            .add_tls(
+                &opts.listen,
+                &tls.cert.display().to_string(),
+                &tls.key.display().to_string(),
+            )
+            .map_err(|e| CpError::Tls(e.to_string()))?,
+        None => svc.add_tcp(&opts.listen),
+    }
+    if opts.token.is_none() && !tollgate_config::auth::is_loopback_listen(&opts.listen) {
+        tracing::warn!("no --token: anyone who can reach the control plane can push snapshots and read them, credentials included");
+    }
     server.add_service(svc);
-    tracing::info!(listen = %opts.listen, "control plane running");
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %opts.listen, scheme, auth = opts.token.is_some(), "control plane running");
     server.run_forever()
 }

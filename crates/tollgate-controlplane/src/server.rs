@@ -9,12 +9,15 @@ use pingora::protocols::http::ServerSession;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use tollgate_config::auth::Secret;
 use tollgate_config::feed::{self, Report};
 
 pub struct ControlPlane {
     pub store: Arc<Store>,
     pub registry: Registry,
     pub max_body: usize,
+    /// Required as `Authorization: Bearer <token>` on every `/v1/*` request.
+    pub token: Option<Secret>,
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
@@ -29,6 +32,15 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
 
 fn message(status: StatusCode, msg: &str) -> Response<Vec<u8>> {
     json_response(status, &json!({ "message": msg }))
+}
+
+fn unauthorized() -> Response<Vec<u8>> {
+    let mut resp = message(StatusCode::UNAUTHORIZED, "Unauthorized");
+    resp.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    resp
 }
 
 async fn read_body(s: &mut ServerSession, limit: usize) -> Result<Vec<u8>, Response<Vec<u8>>> {
@@ -173,6 +185,16 @@ impl ServeHttp for ControlPlane {
     async fn response(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
         let method = s.req_header().method.clone();
         let path = s.req_header().uri.path().to_string();
+        if let (Some(token), true) = (&self.token, path.starts_with("/v1/")) {
+            let auth = s
+                .req_header()
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes());
+            if !tollgate_config::auth::bearer_matches(auth, token.expose()) {
+                return unauthorized();
+            }
+        }
         match (method, path.as_str()) {
             (Method::POST, feed::CONFIG_PATH) => self.push(s).await,
             (Method::GET, feed::CONFIG_PATH) => self.get_config(),

@@ -15,6 +15,8 @@ pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
 pub struct AdminApp {
     pub gw: Arc<Gateway>,
     pub feed: Option<Arc<crate::feed::FeedStatus>>,
+    /// Accept `POST /config` even while following a control plane.
+    pub allow_admin_config: bool,
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response<Vec<u8>> {
@@ -82,6 +84,17 @@ impl AdminApp {
             return json_response(
                 StatusCode::UNAUTHORIZED,
                 &json!({"message": "Unauthorized"}),
+            );
+        }
+        // A snapshot pushed here would be silently replaced by the control
+        // plane's next one, and until then this data plane differs from its fleet.
+        if let (Some(feed), false) = (&self.feed, self.allow_admin_config) {
+            return json_response(
+                StatusCode::CONFLICT,
+                &json!({"message": format!(
+                    "this data plane follows the control plane {}; push there (or start with --allow-admin-config)",
+                    feed.url
+                )}),
             );
         }
         let body = match read_body(s, MAX_CONFIG_BYTES).await {

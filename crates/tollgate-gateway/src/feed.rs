@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use tollgate_config::auth::Secret;
 use tollgate_config::feed::{self, Report};
 
 /// Largest snapshot accepted from the control plane.
@@ -28,6 +29,51 @@ pub struct FeedOptions {
     pub epoch: Option<String>,
     pub id: String,
     pub hostname: String,
+    /// Sent as `Authorization: Bearer <token>` on every feed request.
+    pub token: Option<Secret>,
+    /// Verifies `https://` control planes (see [`tls_connector`]).
+    pub tls: Arc<native_tls::TlsConnector>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    // `error`, not `source`: the message already says it, and printing the
+    // error chain must not repeat it.
+    #[error("cannot read the CA file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("the CA file {path} holds no usable PEM certificate: {reason}")]
+    BadCa { path: String, reason: String },
+    #[error("cannot set up TLS: {0}")]
+    Tls(native_tls::Error),
+}
+
+/// The TLS client for control-plane connections (the feed and `tollgate
+/// push`): the system's trusted roots, plus every certificate in the PEM file
+/// `ca` when given. Server names and certificates are always verified.
+pub fn tls_connector(ca: Option<&Path>) -> Result<Arc<native_tls::TlsConnector>, TlsSetupError> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(path) = ca {
+        let shown = || path.display().to_string();
+        let pem = std::fs::read(path).map_err(|error| TlsSetupError::Read {
+            path: shown(),
+            error,
+        })?;
+        let certs =
+            native_tls::Certificate::stack_from_pem(&pem).map_err(|e| TlsSetupError::BadCa {
+                path: shown(),
+                reason: e.to_string(),
+            })?;
+        if certs.is_empty() {
+            return Err(TlsSetupError::BadCa {
+                path: shown(),
+                reason: "no certificate found".into(),
+            });
+        }
+        for cert in certs {
+            builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map(Arc::new).map_err(TlsSetupError::Tls)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -85,6 +131,35 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base / 2 + nanos % base.max(1))
 }
 
+/// Why a poll failed; a refused token is worth its own log line.
+enum PollError {
+    Unauthorized,
+    Other(String),
+}
+
+impl std::fmt::Display for PollError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollError::Unauthorized => f.write_str(
+                "the control plane refused this data plane's token (401): check --control-plane-token",
+            ),
+            PollError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for PollError {
+    fn from(e: String) -> Self {
+        PollError::Other(e)
+    }
+}
+
+impl From<&str> for PollError {
+    fn from(e: &str) -> Self {
+        PollError::Other(e.to_string())
+    }
+}
+
 enum Poll {
     Snapshot {
         bytes: Vec<u8>,
@@ -94,14 +169,27 @@ enum Poll {
     NoChange,
 }
 
-fn poll(agent: &ureq::Agent, url: &str, report: &Report) -> Result<Poll, String> {
+fn poll(
+    agent: &ureq::Agent,
+    url: &str,
+    auth: Option<&str>,
+    report: &Report,
+) -> Result<Poll, PollError> {
     let full = format!(
         "{}{}?{}",
         url.trim_end_matches('/'),
         feed::SUBSCRIBE_PATH,
         report.to_query()
     );
-    let resp = agent.get(&full).call().map_err(|e| e.to_string())?;
+    let mut req = agent.get(&full);
+    if let Some(auth) = auth {
+        req = req.set("authorization", auth);
+    }
+    let resp = match req.call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(401, _)) => return Err(PollError::Unauthorized),
+        Err(e) => return Err(PollError::Other(e.to_string())),
+    };
     match resp.status() {
         204 => Ok(Poll::NoChange),
         200 => {
@@ -115,14 +203,14 @@ fn poll(agent: &ureq::Agent, url: &str, report: &Report) -> Result<Poll, String>
             resp.into_reader()
                 .take(MAX_SNAPSHOT_BYTES + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| format!("reading the snapshot: {e}"))?;
+                .map_err(|e| PollError::Other(format!("reading the snapshot: {e}")))?;
             if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
-                return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes"));
+                return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes").into());
             }
             // A cut or corrupted transfer must never be applied (and cached).
             if let Some(h) = hash {
                 if tollgate_config::hash_bytes(&[&bytes]) != h {
-                    return Err("snapshot does not match its hash header".to_string());
+                    return Err("snapshot does not match its hash header".into());
                 }
             }
             Ok(Poll::Snapshot {
@@ -131,7 +219,7 @@ fn poll(agent: &ureq::Agent, url: &str, report: &Report) -> Result<Poll, String>
                 epoch,
             })
         }
-        s => Err(format!("unexpected status {s}")),
+        s => Err(format!("unexpected status {s}").into()),
     }
 }
 
@@ -147,7 +235,11 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .timeout_read(Duration::from_secs(feed::MAX_WAIT_SECS + 15))
+        .tls_connector(opts.tls.clone())
         .build();
+    // Built once: the header value is the same on every poll.
+    let auth = opts.token.as_ref().map(Secret::bearer_header);
+    let mut unauthorized = false;
     let mut seen = gw.current().version.unwrap_or(0);
     let mut epoch = opts.epoch.clone();
     let mut error: Option<String> = None;
@@ -165,12 +257,13 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
             wait: feed::MAX_WAIT_SECS,
         };
         drop(cur);
-        match poll(&agent, &opts.url, &report) {
+        match poll(&agent, &opts.url, auth.as_deref(), &report) {
             Ok(p) => {
                 if failures > 0 {
                     tracing::info!(url = %opts.url, "control plane reachable again");
                 }
                 failures = 0;
+                unauthorized = false;
                 status.connected.store(true, Ordering::Relaxed);
                 if let Poll::Snapshot {
                     bytes,
@@ -215,9 +308,13 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
             }
             Err(e) => {
                 status.connected.store(false, Ordering::Relaxed);
-                if failures == 0 {
+                let refused = matches!(e, PollError::Unauthorized);
+                if refused && !unauthorized {
+                    tracing::error!(url = %opts.url, "{e}; still serving the current snapshot, retrying with backoff");
+                } else if failures == 0 || unauthorized != refused {
                     tracing::warn!(url = %opts.url, "control plane unreachable, retrying with backoff: {e}");
                 }
+                unauthorized = refused;
                 let wait = backoff(failures);
                 failures = failures.saturating_add(1);
                 std::thread::sleep(wait);

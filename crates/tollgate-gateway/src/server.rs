@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tollgate_config::auth::Secret;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -29,6 +30,15 @@ pub struct RunOptions {
     pub trusted_ips: crate::trusted::TrustedIps,
     /// Deadline and size cap for request heads.
     pub head: crate::head_guard::HeadLimits,
+    // Who may change the snapshot, and how the control plane is reached.
+    /// Bearer token sent to the control plane on every feed request.
+    pub control_plane_token: Option<Secret>,
+    /// Extra PEM CA trusted for an `https://` control plane.
+    pub control_plane_ca: Option<PathBuf>,
+    /// Accept `POST /config` while following a control plane (409 otherwise).
+    pub allow_admin_config: bool,
+    /// Allow an admin API on a non-loopback address without `admin_token`.
+    pub admin_insecure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +54,10 @@ pub enum StartError {
     },
     #[error("cannot start the control-plane subscription: {0}")]
     Feed(std::io::Error),
+    #[error("control plane TLS: {0}")]
+    FeedTls(crate::feed::TlsSetupError),
+    #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
+    AdminExposed(String),
 }
 
 /// Checks that an address can be bound, so a busy port is a clear error at
@@ -59,6 +73,21 @@ fn probe(addr: &str) -> Result<(), StartError> {
 
 /// Builds the gateway and its initial snapshot; runs until shutdown.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
+    if opts.admin_token.is_none() && !tollgate_config::auth::is_loopback_listen(&opts.admin_listen)
+    {
+        if !opts.admin_insecure {
+            return Err(StartError::AdminExposed(opts.admin_listen));
+        }
+        tracing::warn!(admin = %opts.admin_listen, "--admin-insecure: the admin API listens on a non-loopback address without a token; anyone who can reach it can replace the snapshot");
+    }
+    // Read the CA before anything starts, so a bad file is a start error.
+    let feed_tls = match &opts.control_plane {
+        Some(_) => Some(
+            crate::feed::tls_connector(opts.control_plane_ca.as_deref())
+                .map_err(StartError::FeedTls)?,
+        ),
+        None => None,
+    };
     let gw = Arc::new(
         Gateway::new(opts.admin_token.clone())?.with_trusted_ips(opts.trusted_ips.clone()),
     );
@@ -106,7 +135,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             last_sync: Mutex::new(None),
         })
     });
-    if let (Some(url), Some(status)) = (&opts.control_plane, &feed_status) {
+    if let (Some(url), Some(status), Some(tls)) = (&opts.control_plane, &feed_status, feed_tls) {
         let hostname = crate::feed::hostname();
         let feed = FeedOptions {
             url: url.clone(),
@@ -114,6 +143,8 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             epoch: cached_epoch.clone(),
             id: crate::feed::data_plane_id(&hostname, &opts.listen),
             hostname,
+            token: opts.control_plane_token.clone(),
+            tls,
         };
         crate::feed::spawn(gw.clone(), feed, status.clone()).map_err(StartError::Feed)?;
     }
@@ -142,6 +173,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         AdminApp {
             gw: gw.clone(),
             feed: feed_status,
+            allow_admin_config: opts.allow_admin_config,
         },
     );
     admin.add_tcp(&opts.admin_listen);

@@ -171,10 +171,7 @@ impl Gateway {
         let Some(token) = &self.admin_token else {
             return true;
         };
-        let Some(given) = authorization.and_then(|h| h.strip_prefix(b"Bearer ")) else {
-            return false;
-        };
-        constant_time_eq(given, token.as_bytes())
+        tollgate_config::auth::bearer_matches(authorization, token)
     }
 }
 
@@ -225,13 +222,6 @@ fn retire(old: Arc<Loaded>) {
     if let Err(e) = spawned {
         tracing::warn!("cannot start the snapshot cleanup thread: {e}");
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Resolves a service host that is not an IP literal.
