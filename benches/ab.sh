@@ -9,31 +9,9 @@ set -euo pipefail
 A=$1 B=$2
 ROUNDS=${3:-5} DURATION=${4:-8s} CONNS=${5:-64} THREADS=${6:-2}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 UP=127.0.0.1:19301
-cat >"$WORK/ace.yaml" <<EOF
-_format_version: "3.0"
-services:
-  - { name: bench, url: "http://$UP", routes: [{ name: bench, paths: [/bench], strip_path: false }] }
-plugins:
-  - { name: ace, config: { match_policy: required } }
-apis:
-  - name: bench
-    operations: [{ method: GET, path: /bench, id: bench-get }]
-auth_strategies: [{ name: keys, type: key_auth, key_names: [apikey] }]
-api_packages:
-  - name: bench-pkg
-    rate_limiting_config: { limit: 1000000000, duration: seconds }
-    operations: [{ api: bench, method: GET, path: /bench }]
-applications:
-  - { name: bench-app, auth_strategy: keys, credentials: [{ key: bench-key }], registrations: [{ api_package: bench-pkg }] }
-EOF
+write_ace_snapshot "$WORK/ace.yaml" "$UP"
 "$B" demo-upstream --listen "$UP" --name bench --fixed 2>/dev/null & PIDS+=($!)
 TOLLGATE_LOG=warn "$A" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19310 --admin-listen 127.0.0.1:19311 --threads "$THREADS" & PIDS+=($!)
 TOLLGATE_LOG=warn "$B" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19320 --admin-listen 127.0.0.1:19321 --threads "$THREADS" & PIDS+=($!)

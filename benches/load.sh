@@ -25,14 +25,7 @@ BIN=target/release/tollgate
 BARE=target/release/examples/bare_pingora
 BARE_MI=target/release/examples/bare_pingora_mimalloc
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. benches/lib.sh
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -43,23 +36,7 @@ wait_port() {
   return 1
 }
 
-cat >"$WORK/ace.yaml" <<EOF
-_format_version: "3.0"
-services:
-  - { name: bench, url: "http://$UP", routes: [{ name: bench, paths: [/bench], strip_path: false }] }
-plugins:
-  - { name: ace, config: { match_policy: required } }
-apis:
-  - name: bench
-    operations: [{ method: GET, path: /bench, id: bench-get }]
-auth_strategies: [{ name: keys, type: key_auth, key_names: [apikey] }]
-api_packages:
-  - name: bench-pkg
-    rate_limiting_config: { limit: 1000000000, duration: seconds }
-    operations: [{ api: bench, method: GET, path: /bench }]
-applications:
-  - { name: bench-app, auth_strategy: keys, credentials: [{ key: bench-key }], registrations: [{ api_package: bench-pkg }] }
-EOF
+write_ace_snapshot "$WORK/ace.yaml" "$UP"
 cat >"$WORK/noplugins.yaml" <<EOF
 _format_version: "3.0"
 services:

@@ -12,13 +12,7 @@ CONNS=${1:-300}
 TIMEOUT=${2:-10}
 cargo build --release --quiet --bin tollgate
 BIN=target/release/tollgate
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+. benches/lib.sh
 cat >"$WORK/s.yaml" <<EOF
 _format_version: "3.0"
 services:
