@@ -349,8 +349,11 @@ fn push_works_against_a_data_plane_admin_api_and_limits_body_size() {
     let r = request("POST", &format!("{}/v1/config", cp.url), &[], Some(&big));
     match r {
         Ok(r) => assert_eq!(r.status, 413),
+        // The server may answer 413 and close before the client finished sending.
         Err(e) => assert!(
-            e.contains("Connection") || e.contains("reset") || e.contains("broken"),
+            ["connection", "reset", "broken pipe"]
+                .iter()
+                .any(|w| e.to_lowercase().contains(w)),
             "{e}"
         ),
     }

@@ -143,6 +143,44 @@ fn allowed_path_parameters_are_matched_without_them() {
         header(&up.last(), "x-ace-operation-id"),
         Some("list-flights")
     );
+    // Tomcat strips `;` and then resolves `..`: a dot segment in disguise.
+    for path in [
+        "/flights/1/..;/..;/admin",
+        "/flights/%2e%2e;x/admin",
+        "/flights/.;/1",
+    ] {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: gw\r\napikey: fb-key\r\nConnection: close\r\n\r\n"
+        );
+        let r = exchange(&gw.proxy, req.as_bytes());
+        assert_eq!(status(&r), 400, "{path}: {r}");
+    }
+}
+
+#[test]
+fn paths_differing_only_in_case_are_matched_as_the_operation() {
+    // Express, ASP.NET and IIS route case-insensitively: /billing/ADMIN/REPORT
+    // runs /billing/admin/report, so it is matched as that operation.
+    let up = Recorder::start();
+    let yaml = snapshot(up.addr, up.addr, "").replace(
+        "      - { method: POST, path: /billing, id: create-invoice }",
+        "      - { method: POST, path: /billing, id: create-invoice }\n      - { method: GET, path: /billing/admin/report, id: admin-report }",
+    );
+    assert!(yaml.contains("admin-report"));
+    let gw = Gateway::start(&yaml);
+    let send = |extra: &str| {
+        let req = format!(
+            "GET /billing/ADMIN/Report HTTP/1.1\r\nHost: gw\r\n{extra}Connection: close\r\n\r\n"
+        );
+        exchange(&gw.proxy, req.as_bytes())
+    };
+    assert_eq!(status(&send("")), 401, "needs a key like the operation");
+    assert_eq!(
+        status(&send("apikey: fb-key\r\n")),
+        403,
+        "fb-app is not entitled"
+    );
+    assert_eq!(up.count(), 0, "{:?}", up.heads());
 }
 
 #[test]
@@ -211,6 +249,19 @@ fn the_key_is_hidden_from_the_upstream_by_default() {
     let r = s.send("GET /flights?apikey=fb-key&page=2 HTTP/1.1");
     assert_eq!(status(&r), 200, "{r}");
     assert_eq!(target(&s.up.last()), "/flights?page=2");
+
+    // A second key beside the one used is hidden too.
+    let r =
+        s.send("GET /flights?x-api-key=other HTTP/1.1\r\napikey: fb-key\r\nX-API-Key: partner-key");
+    assert_eq!(status(&r), 200, "{r}");
+    let head = s.up.last();
+    assert!(
+        !has_header(&head, "x-api-key") && !head.contains("other"),
+        "{head}"
+    );
+    // Repeated query keys with different values are refused, like repeated headers.
+    let r = s.send("GET /flights?apikey=fb-key&apikey=partner-key HTTP/1.1");
+    assert_eq!(status(&r), 401, "{r}");
 
     let k = setup("hide_credentials: false");
     let r = k.send("GET /flights HTTP/1.1\r\napikey: fb-key");
@@ -365,6 +416,35 @@ fn slow_and_huge_heads_are_cut_off() {
         m.contains("tollgate_request_head_refused_total{reason=\"too_large\"} 1"),
         "{m}"
     );
+}
+
+#[test]
+fn head_limits_apply_to_every_request_on_a_connection() {
+    use std::io::{Read, Write};
+    let s = setup("");
+    let mut c = std::net::TcpStream::connect(&s.gw.proxy).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok();
+    c.write_all(b"GET /flights HTTP/1.1\r\nHost: gw\r\napikey: fb-key\r\n\r\n")
+        .expect("first");
+    let mut buf = vec![0u8; 4096];
+    let n = c.read(&mut buf).expect("first answer");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let big = format!(
+        "GET /flights HTTP/1.1\r\nHost: gw\r\napikey: fb-key\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let _ = c.write_all(big.as_bytes());
+    let mut answer = Vec::new();
+    while let Ok(n) = c.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert_eq!(s.up.count(), 1);
 }
 
 #[test]

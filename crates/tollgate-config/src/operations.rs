@@ -56,6 +56,7 @@ pub fn check_template(path: &str) -> Result<String, String> {
                     "path {path:?} has a space, control or non-ASCII character; percent-encode it"
                 ));
             }
+            check_static_segment(seg).map_err(|why| format!("path {path:?}: {why}"))?;
             continue;
         }
         let name = seg
@@ -74,6 +75,51 @@ pub fn check_template(path: &str) -> Result<String, String> {
         }
     }
     Ok(trimmed.to_string())
+}
+
+/// A static segment must be written the way request paths are normalized,
+/// or no request could ever match it (and `if_present` would let its
+/// requests through unchecked).
+fn check_static_segment(seg: &str) -> Result<(), String> {
+    if seg.contains(';') || seg.contains('\\') {
+        return Err(format!(
+            "segment {seg:?} has ';' or '\\', which request paths never match with"
+        ));
+    }
+    let b = seg.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        let hex = b
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+        let Some(hex) = hex else {
+            return Err(format!("segment {seg:?} has an invalid percent-escape"));
+        };
+        if hex.iter().any(u8::is_ascii_lowercase) {
+            return Err(format!(
+                "segment {seg:?}: write percent-escapes with upper-case hex, as requests are normalized"
+            ));
+        }
+        let v = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or("00"), 16).unwrap_or(0);
+        if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
+            return Err(format!(
+                "segment {seg:?}: write {:?} instead of %{}, as requests are normalized",
+                v as char,
+                std::str::from_utf8(hex).unwrap_or("")
+            ));
+        }
+        if matches!(v, b'/' | b'\\' | 0) {
+            return Err(format!(
+                "segment {seg:?} has an encoded '/', '\\' or NUL, which request paths never keep"
+            ));
+        }
+        i += 3;
+    }
+    Ok(())
 }
 
 /// The identity of a checked template: parameter names do not matter.
@@ -140,6 +186,13 @@ mod tests {
             ("/a/../b", Err(())),
             ("/a b", Err(())),
             ("/a?x=1", Err(())),
+            ("/caf%C3%A9", Ok("/caf%C3%A9")),
+            ("/caf%c3%a9", Err(())),
+            ("/admin/%72eport", Err(())),
+            ("/a%2Fb", Err(())),
+            ("/a;v=1", Err(())),
+            ("/a%zz", Err(())),
+            ("/a%20b", Ok("/a%20b")),
         ];
         for (input, want) in cases {
             let got = check_template(input).map_err(|_| ());

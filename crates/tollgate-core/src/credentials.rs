@@ -157,6 +157,10 @@ pub fn find_key<'r>(
     if let (true, Some(q)) = (in_query, query) {
         for (i, n) in names.iter().enumerate() {
             if let Some(v) = query_value(q, &n.query) {
+                // Frameworks disagree on which of repeated parameters wins.
+                if query_values(q, &n.query).any(|other| other != v) {
+                    return Found::Duplicate;
+                }
                 return Found::Key(v, KeySource::Query(i));
             }
         }
@@ -173,6 +177,14 @@ pub fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, [u8]>> {
         }
     }
     None
+}
+
+/// Every value of query parameter `name`, percent-decoded.
+fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, [u8]>> {
+    query.split('&').filter_map(move |pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        names_equal(k, name).then(|| percent_decode(v.as_bytes()))
+    })
 }
 
 /// Decodes `%XX` and `+`; invalid escapes are kept literally.
@@ -258,6 +270,12 @@ mod tests {
         assert!(matches!(find_key(&n, &h, None, true, true), Found::Key(..)));
         h.append("x-api-key", HeaderValue::from_static("other"));
         assert_eq!(find_key(&n, &h, None, true, true), Found::Duplicate);
+        let empty = HeaderMap::new();
+        let q = |query| find_key(&n, &empty, Some(query), true, true);
+        assert_eq!(q("apikey=a&apikey=b"), Found::Duplicate);
+        assert_eq!(q("apikey=a&%61pikey=b"), Found::Duplicate);
+        assert!(matches!(q("apikey=a&apikey=a"), Found::Key(..)));
+        assert!(matches!(q("%61pikey=a"), Found::Key(..)));
     }
 
     #[test]

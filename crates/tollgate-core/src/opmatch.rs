@@ -20,6 +20,11 @@ struct MethodTrees {
 pub struct OperationRouter {
     any_host: MethodTrees,
     by_host: HashMap<Box<str>, MethodTrees>,
+    /// The same operations with lower-cased templates: a request that matches
+    /// nothing exactly is looked up here, because Express, ASP.NET and IIS
+    /// route case-insensitively and would run `/ADMIN` as `/admin`.
+    folded_any_host: MethodTrees,
+    folded_by_host: HashMap<Box<str>, MethodTrees>,
     groups: Vec<Vec<OpId>>,
     /// (host, method, canonical template) → group, to merge same-shape operations.
     shapes: HashMap<(Option<String>, http::Method, String), u32>,
@@ -64,10 +69,20 @@ impl OperationRouter {
         };
         trees
             .by_method
-            .entry(m)
+            .entry(m.clone())
             .or_default()
             .insert(template, g)
             .map_err(|e| fail(e.to_string()))?;
+        let folded = match host {
+            Some(h) => self.folded_by_host.entry(h.into()).or_default(),
+            None => &mut self.folded_any_host,
+        };
+        // Templates that differ only in case fold to one: the first keeps it.
+        let _ = folded
+            .by_method
+            .entry(m)
+            .or_default()
+            .insert(template.to_ascii_lowercase(), g);
         self.groups.push(vec![op]);
         self.shapes.insert(shape, g);
         Ok(())
@@ -76,16 +91,41 @@ impl OperationRouter {
     /// Operations matching a request; `path` in match form (no trailing slash),
     /// `host` lower-case without port. Host-specific operations win.
     pub fn find(&self, host: &str, method: &http::Method, path: &str) -> &[OpId] {
-        if !self.by_host.is_empty() {
-            if let Some(g) = self.by_host.get(host).and_then(|t| lookup(t, method, path)) {
-                return &self.groups[g as usize];
-            }
+        if let Some(g) = lookup_in(&self.by_host, &self.any_host, host, method, path) {
+            return &self.groups[g as usize];
         }
-        match lookup(&self.any_host, method, path) {
+        let lower: std::borrow::Cow<'_, str> = if path.bytes().any(|b| b.is_ascii_uppercase()) {
+            path.to_ascii_lowercase().into()
+        } else {
+            path.into()
+        };
+        match lookup_in(
+            &self.folded_by_host,
+            &self.folded_any_host,
+            host,
+            method,
+            &lower,
+        ) {
             Some(g) => &self.groups[g as usize],
             None => &[],
         }
     }
+}
+
+/// Host-specific trees first, then the host-less ones.
+fn lookup_in(
+    by_host: &HashMap<Box<str>, MethodTrees>,
+    any_host: &MethodTrees,
+    host: &str,
+    method: &http::Method,
+    path: &str,
+) -> Option<u32> {
+    if !by_host.is_empty() {
+        if let Some(g) = by_host.get(host).and_then(|t| lookup(t, method, path)) {
+            return Some(g);
+        }
+    }
+    lookup(any_host, method, path)
 }
 
 fn lookup(trees: &MethodTrees, method: &http::Method, path: &str) -> Option<u32> {
@@ -124,6 +164,10 @@ mod tests {
             ("api.example.com", &get, "/flights/9", &[1, 5]),
             ("x", &get, "/", &[6]),
             ("x", &get, "/billing", &[]),
+            ("x", &get, "/FLIGHTS", &[0]),
+            ("x", &get, "/Flights/LATEST", &[2]),
+            ("x", &get, "/FLIGHTS/AbC", &[1, 5]),
+            ("api.example.com", &get, "/FLIGHTS", &[4]),
         ];
         for (host, m, path, want) in cases {
             assert_eq!(r.find(host, m, path), *want, "{host} {m} {path}");

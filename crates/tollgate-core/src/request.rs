@@ -196,4 +196,7 @@ pub struct RequestState {
     pub ace_rate: Option<RateHeaders>,
     pub plugin_rate: Option<RateHeaders>,
     pub hidden: HiddenKeys,
+    /// ACE found a key and hides credentials: every ACE key name (header and
+    /// query) is removed before proxying.
+    pub hide_ace_keys: bool,
 }

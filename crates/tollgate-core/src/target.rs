@@ -20,6 +20,8 @@ pub enum TargetError {
     EscapedSlash,
     #[error("path has ';' parameters")]
     PathParameters,
+    #[error("path has a '.' or '..' segment with ';' parameters")]
+    DotSegmentParams,
 }
 
 /// A routed request path.
@@ -49,6 +51,16 @@ pub fn resolve<'a>(
     raw_path: &'a str,
 ) -> Result<Target<'a>, TargetError> {
     let n = normalize(raw_path)?;
+    // Tomcat and Jetty strip `;...` and then resolve `..;x` as `..`: a dot
+    // segment in disguise, which normalization could not resolve.
+    if n.params
+        && n.path.split('/').any(|seg| {
+            let name = seg.split(';').next().unwrap_or("");
+            seg.contains(';') && (name == "." || name == "..")
+        })
+    {
+        return Err(TargetError::DotSegmentParams);
+    }
     let mut path = n.path;
     let find = |p: &str| -> Result<RouteMatch, TargetError> {
         let stripped;

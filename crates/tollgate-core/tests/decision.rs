@@ -22,6 +22,7 @@ apis:
     operations:
       - { method: GET, path: /flights, id: fl-list }
       - { method: GET, path: /flights, host: partner.example.com, id: fl-partner }
+      - { method: HEAD, path: /probe, id: fl-probe }
   - name: shadow
     operations:
       - { method: GET, path: "/billing/{invoice}", id: shadow-get }
@@ -259,6 +260,36 @@ fn decision_table() {
     );
     post.method = Method::POST;
     cases.push(post);
+    let mut head = case(
+        "HEAD is matched as GET",
+        "/flights",
+        &[("apikey", "ka")],
+        None,
+        Allow,
+        Some("fl-list"),
+    );
+    head.method = Method::HEAD;
+    cases.push(head);
+    let mut head_no_key = case(
+        "HEAD needs the GET's key",
+        "/billing",
+        &[],
+        Some(401),
+        Unauthorized,
+        None,
+    );
+    head_no_key.method = Method::HEAD;
+    cases.push(head_no_key);
+    let mut head_only = case(
+        "a listed HEAD without GET keeps its own operation",
+        "/probe",
+        &[("apikey", "ka")],
+        Some(403),
+        Forbidden,
+        None,
+    );
+    head_only.method = Method::HEAD;
+    cases.push(head_only);
 
     for c in &cases {
         let (status, state) = run(&snap, &limiter, c);

@@ -11,7 +11,7 @@ use pingora::proxy::Session;
 use pingora::Result;
 use std::borrow::Cow;
 use std::time::Instant;
-use tollgate_core::credentials::{has_query_param, strip_query_param};
+use tollgate_core::credentials::{has_query_param, strip_query_param, KeyName};
 use tollgate_core::hygiene;
 use tollgate_core::plugins::{Access, AccessCx, Chain};
 use tollgate_core::request::{Flow, Hidden, HiddenKeys, Reply, RequestView};
@@ -155,7 +155,13 @@ async fn decide(
         target.prefix_len,
         route.strip_path,
     );
-    let query = upstream_query(req.uri.query(), &ctx.state.hidden).filter(|q| !q.is_empty());
+    let ace_keys: &[_] = if ctx.state.hide_ace_keys {
+        &snap.ace_key_names
+    } else {
+        &[]
+    };
+    let query =
+        upstream_query(req.uri.query(), &ctx.state.hidden, ace_keys).filter(|q| !q.is_empty());
     // Compared with the raw target, so the upstream always gets exactly the
     // normalized path that was matched; built only when it differs.
     let raw = req.raw_path();
@@ -208,16 +214,25 @@ async fn run_chain(gw: &Gateway, loaded: &Loaded, chain: &Chain, cx: &mut Access
 /// as the method to run.
 const METHOD_PARAM: &str = "_method";
 
-fn upstream_query<'q>(query: Option<&'q str>, hidden: &HiddenKeys) -> Option<Cow<'q, str>> {
+fn upstream_query<'q>(
+    query: Option<&'q str>,
+    hidden: &HiddenKeys,
+    ace_keys: &[KeyName],
+) -> Option<Cow<'q, str>> {
     let q = query?;
     let mut out: Cow<'q, str> = Cow::Borrowed(q);
-    for h in hidden.iter() {
-        if let Hidden::Query(name) = h {
+    let names = hidden
+        .iter()
+        .filter_map(|h| match h {
+            Hidden::Query(name) => Some(&**name),
+            Hidden::Header(_) => None,
+        })
+        .chain(ace_keys.iter().map(|k| &*k.query))
+        .chain(std::iter::once(METHOD_PARAM));
+    for name in names {
+        if has_query_param(&out, name) {
             out = Cow::Owned(strip_query_param(&out, name));
         }
-    }
-    if (out.contains(METHOD_PARAM) || out.contains('%')) && has_query_param(&out, METHOD_PARAM) {
-        out = Cow::Owned(strip_query_param(&out, METHOD_PARAM));
     }
     Some(out)
 }

@@ -3,12 +3,15 @@
 //!
 //! Pingora times out each read (60 s) and allows a 1 MB head, so a client
 //! sending one header line per minute, or a thousand connections each holding
-//! an unfinished megabyte, pins connections and memory. This wrapper reads
-//! the head itself under one deadline and a small cap, then hands the bytes
-//! back to the stream (`rewind`) so Pingora parses exactly what arrived.
+//! an unfinished megabyte, pins connections and memory. This wrapper runs
+//! Pingora's HTTP/1 keep-alive loop itself and, for every request on a
+//! connection, reads the head under one deadline and a small cap, then hands
+//! the bytes back to the stream (`rewind`) so Pingora parses exactly what
+//! arrived.
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
@@ -120,7 +123,7 @@ async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> H
 }
 
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
@@ -130,39 +133,58 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
         if !stream.as_any().is::<L4Stream>() {
             return self.inner.process_new(stream, shutdown).await;
         }
-        let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
-            return None;
-        };
-        let mut buf = Vec::new();
-        let answer = match read_head(&mut l4, &mut buf, self.limits).await {
-            Head::Complete => None,
-            Head::Gone => return None,
-            Head::TooLarge => {
-                self.refusals.too_large.inc();
-                Some(refusal(
-                    "431 Request Header Fields Too Large",
-                    "Request header fields too large",
-                ))
+        // Pingora's own HTTP/1 keep-alive loop, with every request's head read
+        // under the guard first (not only the connection's first request).
+        let mut stream = stream;
+        let mut persistent: Option<HttpPersistentSettings> = None;
+        loop {
+            let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
+                return None;
+            };
+            let mut buf = Vec::new();
+            let answer = match read_head(&mut l4, &mut buf, self.limits).await {
+                Head::Complete => None,
+                Head::Gone => return None,
+                Head::TooLarge => {
+                    self.refusals.too_large.inc();
+                    Some(refusal(
+                        "431 Request Header Fields Too Large",
+                        "Request header fields too large",
+                    ))
+                }
+                Head::TimedOut => {
+                    self.refusals.timed_out.inc();
+                    Some(refusal("408 Request Timeout", "Request timeout"))
+                }
+            };
+            if let Some(bytes) = answer {
+                let _ = timeout(Duration::from_secs(1), async {
+                    let _ = l4.write_all(&bytes).await;
+                    let _ = l4.flush().await;
+                })
+                .await;
+                return None;
             }
-            Head::TimedOut => {
-                self.refusals.timed_out.inc();
-                Some(refusal("408 Request Timeout", "Request timeout"))
+            l4.rewind(&buf);
+            let mut session = ServerSession::new_http1(l4);
+            let keepalive = if *shutdown.borrow() {
+                None
+            } else {
+                Some(self.limits.idle.as_secs())
+            };
+            session.set_keepalive(keepalive);
+            if let Some(p) = persistent.take() {
+                p.apply_to_session(&mut session);
             }
-        };
-        if let Some(bytes) = answer {
-            let _ = timeout(Duration::from_secs(1), async {
-                let _ = l4.write_all(&bytes).await;
-                let _ = l4.flush().await;
-            })
-            .await;
-            return None;
+            let reused = self.inner.process_new_http(session, shutdown).await?;
+            let (next, settings) = reused.consume();
+            stream = next;
+            persistent = settings;
         }
-        l4.rewind(&buf);
-        self.inner.process_new(l4, shutdown).await
     }
 
     async fn cleanup(&self) {
-        self.inner.cleanup().await
+        self.inner.http_cleanup().await
     }
 }
 

@@ -9,6 +9,7 @@ use pingora::Result;
 use std::net::IpAddr;
 use tollgate_config::model::HeadersWithUnderscores;
 use tollgate_config::Unit;
+use tollgate_core::credentials::KeyName;
 use tollgate_core::hygiene;
 use tollgate_core::limiter::WindowState;
 use tollgate_core::request::RequestState;
@@ -44,12 +45,14 @@ fn window_names(unit: Unit) -> (&'static str, &'static str) {
 /// Removes what a client must not send upstream (identity, method-override,
 /// path-rewrite and oddly spelled framing headers; forwarding headers from
 /// untrusted peers; underscored names when the route drops them) and the
-/// credentials a plugin hides. Allocates only when something is removed.
+/// credentials a plugin hides (`ace_keys`: every ACE key name, when ACE
+/// hides). Allocates only when something is removed.
 pub fn sanitize(
     req: &mut RequestHeader,
     underscores: HeadersWithUnderscores,
     trusted_peer: bool,
     hidden: &HiddenKeys,
+    ace_keys: &[KeyName],
 ) {
     for name in hygiene::removals(&req.headers, underscores, trusted_peer) {
         req.remove_header(&name);
@@ -59,6 +62,11 @@ pub fn sanitize(
             if req.headers.contains_key(name) {
                 req.remove_header(name);
             }
+        }
+    }
+    for name in ace_keys.iter().filter_map(|k| k.header.as_ref()) {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
         }
     }
 }

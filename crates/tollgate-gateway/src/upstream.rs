@@ -57,11 +57,17 @@ pub fn rewrite(
         )?;
     }
     let route = snap.routes.route(rm.route);
+    let ace_keys: &[_] = if ctx.state.hide_ace_keys {
+        &snap.ace_key_names
+    } else {
+        &[]
+    };
     headers::sanitize(
         req,
         route.headers_with_underscores,
         ctx.trusted_peer,
         &ctx.state.hidden,
+        ace_keys,
     );
     headers::set_identity(req, snap, &ctx.state)?;
     if let Some(ip) = client_ip {

@@ -6,9 +6,7 @@ use crate::credentials::{find_key, Found, KeySource};
 use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
-use crate::request::{
-    AceDecision, AceGrant, Flow, Hidden, Identity, LimitScope, RateHeaders, Reply,
-};
+use crate::request::{AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply};
 use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
 use http::HeaderValue;
 use tollgate_config::plugins::MatchPolicy;
@@ -120,13 +118,17 @@ impl Plugin for Ace {
         let snap = cx.snap;
         let req = cx.req;
         // 1. Operation match. Every framework runs the GET handler for HEAD,
-        // so HEAD is matched, entitled and charged as GET.
-        let method = if *req.method == http::Method::HEAD {
-            &http::Method::GET
+        // so HEAD is matched, entitled and charged as GET; an API that lists
+        // HEAD on a path without GET keeps its own HEAD operation.
+        let path = match_form(req.path);
+        let ops = if *req.method == http::Method::HEAD {
+            match snap.op_router.find(req.host, &http::Method::GET, path) {
+                [] => snap.op_router.find(req.host, req.method, path),
+                get => get,
+            }
         } else {
-            req.method
+            snap.op_router.find(req.host, req.method, path)
         };
-        let ops = snap.op_router.find(req.host, method, match_form(req.path));
         if ops.is_empty() {
             return Access::Done(match self.policy {
                 MatchPolicy::Required => {
@@ -164,13 +166,9 @@ impl Plugin for Ace {
         let name_idx = match source {
             KeySource::Header(i) | KeySource::Query(i) => i,
         };
-        if self.hide_credentials {
-            let name = &snap.ace_key_names[name_idx];
-            cx.state.hidden.push(match (source, &name.header) {
-                (KeySource::Header(_), Some(h)) => Hidden::Header(h.clone()),
-                _ => Hidden::Query(name.query.clone()),
-            });
-        }
+        // Every name a key may arrive under is hidden, not only the one used:
+        // a second key beside it must not reach the upstream either.
+        cx.state.hide_ace_keys |= self.hide_credentials;
         let cred_idx = snap.credentials.lookup(&key).filter(|&c| {
             // The key must arrive under a name its application's strategy declares.
             let app = &snap.apps[snap.credentials.get(c).app as usize];
