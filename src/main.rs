@@ -47,6 +47,13 @@ struct RunArgs {
     /// Bearer token required by `POST /config` on the admin API.
     #[arg(long, env = "TOLLGATE_ADMIN_TOKEN")]
     admin_token: Option<String>,
+    /// Most limiter keys held in memory (about 120 bytes each); past it, the
+    /// keys closest to refilling are dropped.
+    #[arg(long, env = "TOLLGATE_LIMITER_MAX_KEYS", default_value_t = tollgate_core::limiter::DEFAULT_MAX_KEYS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    limiter_max_keys: u64,
+    /// Seconds between re-resolutions of upstream hostnames.
+    #[arg(long, env = "TOLLGATE_DNS_REFRESH", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    dns_refresh: u64,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +137,10 @@ fn run(args: RunArgs) -> Result<()> {
         admin_listen: args.admin_listen,
         threads: args.threads.unwrap_or_else(default_threads),
         admin_token: args.admin_token,
+        state: tollgate_gateway::state::StateOptions {
+            limiter_max_keys: usize::try_from(args.limiter_max_keys).unwrap_or(usize::MAX),
+            dns_refresh: std::time::Duration::from_secs(args.dns_refresh),
+        },
     })
     .map_err(anyhow::Error::from)
 }
@@ -154,6 +165,7 @@ fn demo(listen: String, admin_listen: String) -> Result<()> {
         admin_listen,
         threads: default_threads(),
         admin_token: None,
+        state: Default::default(),
     })
     .map_err(anyhow::Error::from)
 }

@@ -2,7 +2,7 @@
 //! background services, around one shared [`Gateway`].
 
 use crate::admin::AdminApp;
-use crate::background::{ClusterSync, Evictor, FileWatcher};
+use crate::background::{ClusterSync, DnsRefresher, Evictor, FileWatcher};
 use crate::feed::{FeedOptions, FeedStatus};
 use crate::proxy::TollgateProxy;
 use crate::state::Gateway;
@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub admin_listen: String,
     pub threads: usize,
     pub admin_token: Option<String>,
+    /// Limiter key cap and upstream DNS refresh interval.
+    pub state: crate::state::StateOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +56,7 @@ fn probe(addr: &str) -> Result<(), StartError> {
 
 /// Builds the gateway and its initial snapshot; runs until shutdown.
 pub fn run(opts: RunOptions) -> Result<(), StartError> {
-    let gw = Arc::new(Gateway::new(opts.admin_token.clone())?);
+    let gw = Arc::new(Gateway::with_options(opts.admin_token.clone(), opts.state)?);
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
@@ -143,6 +145,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             gw: gw.clone(),
             interval: Duration::from_secs(1),
         },
+    ));
+    server.add_service(background_service(
+        "upstream dns refresh",
+        DnsRefresher { gw: gw.clone() },
     ));
     if let Some(path) = opts.config {
         server.add_service(background_service(
