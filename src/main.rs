@@ -61,6 +61,13 @@ struct RunArgs {
     /// Allow --admin-listen on a non-loopback address without --admin-token.
     #[arg(long, env = "TOLLGATE_ADMIN_INSECURE")]
     admin_insecure: bool,
+    /// Most limiter keys held in memory (about 120 bytes each); past it, the
+    /// keys closest to refilling are dropped.
+    #[arg(long, env = "TOLLGATE_LIMITER_MAX_KEYS", default_value_t = tollgate_core::limiter::DEFAULT_MAX_KEYS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    limiter_max_keys: u64,
+    /// Seconds between re-resolutions of upstream hostnames.
+    #[arg(long, env = "TOLLGATE_DNS_REFRESH", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    dns_refresh: u64,
     #[command(flatten)]
     edge: EdgeArgs,
 }
@@ -211,6 +218,10 @@ fn run(args: RunArgs) -> Result<()> {
         control_plane_ca: args.control_plane_ca,
         allow_admin_config: args.allow_admin_config,
         admin_insecure: args.admin_insecure,
+        state: tollgate_gateway::state::StateOptions {
+            limiter_max_keys: usize::try_from(args.limiter_max_keys).unwrap_or(usize::MAX),
+            dns_refresh: std::time::Duration::from_secs(args.dns_refresh),
+        },
     })
     .map_err(anyhow::Error::from)
 }
@@ -255,6 +266,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         control_plane_ca: None,
         allow_admin_config: false,
         admin_insecure,
+        state: Default::default(),
     })
     .map_err(anyhow::Error::from)
 }

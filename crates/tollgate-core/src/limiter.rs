@@ -1,4 +1,5 @@
-//! Multi-window GCRA limiter state, shared across snapshots.
+//! Multi-window GCRA limiter: the arithmetic of one limit, and the store
+//! (`store.rs`) that holds every key's state across snapshots.
 //!
 //! Why not `governor`: a request must be admitted by every window of a limit
 //! or charged to none of them, remaining counts are needed for headers, and a
@@ -6,9 +7,14 @@
 //! several windows under one lock, which governor's per-limiter API cannot do.
 //!
 //! GCRA state at or before "now" is identical to no state, so idle entries are
-//! evicted without changing any decision: memory is bounded by active keys.
+//! evicted without changing any decision; a hard cap bounds the rest.
 
-use dashmap::DashMap;
+mod store;
+mod subject;
+
+pub use store::{Evictions, LimiterStore, DEFAULT_MAX_KEYS};
+pub use subject::{canonical_octets, SubjectKey, NO_ADDRESS};
+
 use tollgate_config::{Limits, Unit};
 
 const NANOS: u64 = 1_000_000_000;
@@ -136,6 +142,10 @@ impl Outcome {
     }
 }
 
+fn div_ceil(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
+}
+
 /// Whether every window admits one more request given its debt; on
 /// rejection, how long until it would (ns).
 pub fn admit(limit: &CompiledLimit, debts: &[Option<u64>; MAX_WINDOWS]) -> (bool, u64) {
@@ -152,164 +162,6 @@ pub fn admit(limit: &CompiledLimit, debts: &[Option<u64>; MAX_WINDOWS]) -> (bool
         }
     }
     (allowed, retry)
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    spec: WindowSpec,
-    tat: u64,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    slots: [Option<Slot>; MAX_WINDOWS],
-}
-
-/// Limiter state for every active key.
-#[derive(Default)]
-pub struct LimiterStore {
-    map: DashMap<LimitKey, Entry>,
-}
-
-fn div_ceil(a: u64, b: u64) -> u64 {
-    a.div_ceil(b.max(1))
-}
-
-impl Entry {
-    fn fresh(limit: &CompiledLimit, now: u64) -> Self {
-        let mut slots = [None; MAX_WINDOWS];
-        for (s, w) in slots.iter_mut().zip(limit.windows.iter()) {
-            *s = w.map(|spec| Slot { spec, tat: now });
-        }
-        Entry { slots }
-    }
-
-    /// Re-bases state for windows whose limit changed. What was consumed in
-    /// the window is kept (as Kong keeps its counters when a limit changes),
-    /// capped at the new limit: remaining never exceeds the new limit and a
-    /// reload never hands out a fresh burst.
-    fn rebase(&mut self, limit: &CompiledLimit, now: u64) {
-        let same = self
-            .slots
-            .iter()
-            .zip(limit.windows.iter())
-            .all(|(s, w)| s.map(|s| s.spec) == *w);
-        if same {
-            return;
-        }
-        let mut slots = [None; MAX_WINDOWS];
-        for (s, w) in slots.iter_mut().zip(limit.windows.iter()) {
-            let Some(spec) = w else { continue };
-            let old = self
-                .slots
-                .iter()
-                .flatten()
-                .find(|o| o.spec.unit == spec.unit);
-            let tat = match old {
-                Some(o) => {
-                    let used =
-                        div_ceil(o.tat.saturating_sub(now), o.spec.interval_ns).min(spec.limit);
-                    now + used * spec.interval_ns
-                }
-                None => now,
-            };
-            *s = Some(Slot { spec: *spec, tat });
-        }
-        self.slots = slots;
-    }
-
-    fn idle(&self, now: u64) -> bool {
-        self.slots.iter().flatten().all(|s| s.tat <= now)
-    }
-}
-
-impl LimiterStore {
-    /// Charges one request to `key` under `limit`, at `now` nanoseconds
-    /// (any monotonic origin). All windows admit it, or none is charged.
-    pub fn charge(&self, key: LimitKey, limit: &CompiledLimit, now: u64) -> Outcome {
-        let mut entry = self
-            .map
-            .entry(key)
-            .or_insert_with(|| Entry::fresh(limit, now));
-        entry.rebase(limit, now);
-        let mut debts = [None; MAX_WINDOWS];
-        for (d, slot) in debts.iter_mut().zip(entry.slots.iter()) {
-            *d = slot.map(|s| s.tat.saturating_sub(now));
-        }
-        let (allowed, retry_ns) = admit(limit, &debts);
-        if allowed {
-            for (d, s) in debts.iter_mut().zip(entry.slots.iter_mut()) {
-                if let (Some(d), Some(s)) = (d.as_mut(), s.as_mut()) {
-                    s.tat = s.tat.max(now) + s.spec.interval_ns;
-                    *d = s.tat - now;
-                }
-            }
-        }
-        Outcome::from_debts(limit, &debts, allowed, retry_ns)
-    }
-
-    /// This node's current debt per window of `limit` (0 when unknown): the
-    /// floor a shared counter must not go below.
-    pub fn debts(
-        &self,
-        key: LimitKey,
-        limit: &CompiledLimit,
-        now: u64,
-    ) -> [Option<u64>; MAX_WINDOWS] {
-        let mut out = [None; MAX_WINDOWS];
-        let entry = self.map.get(&key);
-        for (o, w) in out.iter_mut().zip(limit.windows.iter()) {
-            let Some(spec) = w else { continue };
-            let tat = entry.as_ref().and_then(|e| {
-                e.slots
-                    .iter()
-                    .flatten()
-                    .find(|s| s.spec == *spec)
-                    .map(|s| s.tat)
-            });
-            *o = Some(tat.map(|t| t.saturating_sub(now)).unwrap_or(0));
-        }
-        out
-    }
-
-    /// Raises the local state of `key` to at least `debts` (time owed per
-    /// window, in ns, as of `now`): how a node learns the cluster's usage.
-    pub fn merge(
-        &self,
-        key: LimitKey,
-        limit: &CompiledLimit,
-        debts: &[Option<u64>; MAX_WINDOWS],
-        now: u64,
-    ) {
-        let mut entry = self
-            .map
-            .entry(key)
-            .or_insert_with(|| Entry::fresh(limit, now));
-        entry.rebase(limit, now);
-        for (s, d) in entry.slots.iter_mut().zip(debts.iter()) {
-            if let (Some(s), Some(d)) = (s.as_mut(), d) {
-                // Debt beyond a window is what holds every node back after they
-                // admitted together; capped (as in Redis) at four windows.
-                s.tat = s.tat.max(now + (*d).min(4 * s.spec.period_ns));
-            }
-        }
-    }
-
-    /// Removes entries that are fully refilled; returns how many were removed.
-    pub fn evict_idle(&self, now: u64) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, e| !e.idle(now));
-        before.saturating_sub(self.map.len())
-    }
-
-    /// Number of keys held.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Background services: the config file watcher and the limiter evictor.
+//! Background services: the config file watcher, the limiter evictor, the
+//! cluster sync and the upstream DNS refresh.
 
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -7,6 +8,7 @@ use pingora::services::background::BackgroundService;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tollgate_core::limiter::Evictions;
 
 /// Polls the snapshot file and applies edits. Polling (not inotify) also
 /// follows editors that replace the file and bind-mounted ConfigMaps.
@@ -74,22 +76,68 @@ impl BackgroundService for FileWatcher {
     }
 }
 
-/// Evicts fully refilled limiter keys so memory follows active keys only.
+/// Evicts fully refilled limiter keys so memory follows active keys only,
+/// and publishes the limiter's size and evictions (including those made at
+/// the cap on the request path).
 pub struct Evictor {
     pub gw: Arc<Gateway>,
     pub interval: Duration,
 }
 
+impl Evictor {
+    fn sweep(&self, seen: &mut Evictions) {
+        let limiter = &self.gw.limiter;
+        limiter.evict_idle(self.gw.now_ns());
+        let now = limiter.evictions();
+        let m = &self.gw.metrics;
+        m.limiter_evictions
+            .with_label_values(&["idle"])
+            .inc_by(now.idle.saturating_sub(seen.idle));
+        let forced = now.capacity.saturating_sub(seen.capacity);
+        m.limiter_evictions
+            .with_label_values(&["capacity"])
+            .inc_by(forced);
+        if forced > 0 {
+            tracing::warn!(
+                max_keys = limiter.max_keys(),
+                "limiter at its key cap: {forced} keys still holding usage were dropped (their limits restart full)"
+            );
+        }
+        *seen = now;
+        m.limiter_keys.set(limiter.len() as i64);
+    }
+}
+
 #[async_trait]
 impl BackgroundService for Evictor {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut seen = Evictions::default();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(self.interval) => self.sweep(&mut seen),
+            }
+        }
+    }
+}
+
+/// Re-resolves upstream hostnames when due (every `--dns-refresh`, sooner
+/// after a failure), so requests never wait on DNS.
+pub struct DnsRefresher {
+    pub gw: Arc<Gateway>,
+}
+
+#[async_trait]
+impl BackgroundService for DnsRefresher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(self.interval) => {
-                    self.gw.limiter.evict_idle(self.gw.now_ns());
-                    self.gw.metrics.limiter_keys.set(self.gw.limiter.len() as i64);
-                }
+                // A slow lookup must not hold up shutdown.
+                _ = async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.gw.dns.refresh().await;
+                } => {}
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod background;
 pub mod cluster;
 pub mod ctx;
 pub mod demo;
+pub mod dns;
 pub mod feed;
 pub mod head_guard;
 pub mod headers;

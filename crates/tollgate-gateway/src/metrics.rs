@@ -18,6 +18,10 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     pub config_version: IntGauge,
     pub limiter_keys: IntGauge,
+    /// `reason`: `idle` (refilled, no decision changes) or `capacity` (dropped at the cap).
+    pub limiter_evictions: IntCounterVec,
+    pub upstream_unresolved: IntCounter,
+    pub upstream_dns_errors: IntCounter,
     pub redis_errors: IntCounter,
     pub plugin_duration: HistogramVec,
     /// Request heads refused before parsing, by reason (too_large, timeout).
@@ -85,6 +89,21 @@ impl Metrics {
             "Version of the applied snapshot (0 when it has none)",
         )?;
         let limiter_keys = IntGauge::new("tollgate_limiter_keys", "Limiter keys held in memory")?;
+        let limiter_evictions = IntCounterVec::new(
+            Opts::new(
+                "tollgate_limiter_evictions_total",
+                "Limiter keys removed: idle (fully refilled) or capacity (at --limiter-max-keys)",
+            ),
+            &["reason"],
+        )?;
+        let upstream_unresolved = IntCounter::new(
+            "tollgate_upstream_unresolved_total",
+            "Requests answered 502 because their upstream host has not resolved yet",
+        )?;
+        let upstream_dns_errors = IntCounter::new(
+            "tollgate_upstream_dns_errors_total",
+            "Failed lookups of upstream hostnames (the last good address is kept)",
+        )?;
         let redis_errors = IntCounter::new(
             "tollgate_redis_errors_total",
             "Redis operations that failed",
@@ -118,6 +137,9 @@ impl Metrics {
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(config_version.clone()))?;
         registry.register(Box::new(limiter_keys.clone()))?;
+        registry.register(Box::new(limiter_evictions.clone()))?;
+        registry.register(Box::new(upstream_unresolved.clone()))?;
+        registry.register(Box::new(upstream_dns_errors.clone()))?;
         registry.register(Box::new(redis_errors.clone()))?;
         registry.register(Box::new(plugin_duration.clone()))?;
         // Pre-create the label sets the contract names so they show from the start.
@@ -126,6 +148,9 @@ impl Metrics {
         }
         for r in ["success", "failure"] {
             config_reloads.with_label_values(&[r]);
+        }
+        for r in ["idle", "capacity"] {
+            limiter_evictions.with_label_values(&[r]);
         }
         let plugin_timers = tollgate_config::plugins::KNOWN_PLUGINS
             .iter()
@@ -147,6 +172,9 @@ impl Metrics {
             config_reloads,
             config_version,
             limiter_keys,
+            limiter_evictions,
+            upstream_unresolved,
+            upstream_dns_errors,
             redis_errors,
             plugin_duration,
             head_refused,

@@ -2,7 +2,7 @@
 //! background services, around one shared [`Gateway`].
 
 use crate::admin::AdminApp;
-use crate::background::{ClusterSync, Evictor, FileWatcher};
+use crate::background::{ClusterSync, DnsRefresher, Evictor, FileWatcher};
 use crate::feed::{FeedOptions, FeedStatus};
 use crate::head_guard::{HeadGuard, HeadRefusals};
 use crate::proxy::TollgateProxy;
@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub allow_admin_config: bool,
     /// Allow an admin API on a non-loopback address without `admin_token`.
     pub admin_insecure: bool,
+    /// Limiter key cap and upstream DNS refresh interval.
+    pub state: crate::state::StateOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +91,8 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         None => None,
     };
     let gw = Arc::new(
-        Gateway::new(opts.admin_token.clone())?.with_trusted_ips(opts.trusted_ips.clone()),
+        Gateway::with_options(opts.admin_token.clone(), opts.state)?
+            .with_trusted_ips(opts.trusted_ips.clone()),
     );
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
@@ -189,6 +192,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             gw: gw.clone(),
             interval: Duration::from_secs(1),
         },
+    ));
+    server.add_service(background_service(
+        "upstream dns refresh",
+        DnsRefresher { gw: gw.clone() },
     ));
     if let Some(path) = opts.config {
         server.add_service(background_service(

@@ -5,21 +5,23 @@
 //! caller's thread, off the request path, then swaps the root in one store:
 //! a request loads the root once and sees exactly one snapshot throughout.
 
+use crate::dns::{Dns, Upstream};
 use crate::metrics::Metrics;
 use arc_swap::ArcSwap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tollgate_config::{ConfigError, ConfigErrors, Snapshot};
+use tollgate_core::limiter::{SubjectKey, DEFAULT_MAX_KEYS};
 use tollgate_core::{compile, CompiledSnapshot, LimiterStore};
 
 /// A compiled snapshot with what the proxy needs beside it.
 pub struct Loaded {
     pub snap: CompiledSnapshot,
-    /// Upstream address per service when its host is an IP literal; hostnames
-    /// are resolved per connection so DNS changes are followed.
-    pub peers: Vec<Option<SocketAddr>>,
+    /// Upstream per service: an IP literal parsed once, or a hostname's slot,
+    /// kept resolved in the background (`dns.rs`).
+    pub peers: Vec<Upstream>,
     pub version: Option<u64>,
     pub loaded_at: SystemTime,
     /// `snap.counters` resolved to backends, same order.
@@ -41,6 +43,8 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Redis connections for shared counters, kept across snapshots.
     pub cluster: crate::cluster::Registry,
+    /// Upstream hostnames in use and their current addresses.
+    pub dns: Dns,
     origin: Instant,
     pub admin_token: Option<String>,
     /// Serializes applies so that two pushes cannot interleave compile and swap.
@@ -52,22 +56,49 @@ pub struct Gateway {
 /// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
 const CLOCK_OFFSET_NS: u64 = 1_000_000_000_000;
 
+/// Settings of the state that outlives snapshots.
+#[derive(Debug, Clone, Copy)]
+pub struct StateOptions {
+    /// Cap on limiter keys (`--limiter-max-keys`).
+    pub limiter_max_keys: usize,
+    /// Interval between re-resolutions of upstream hostnames (`--dns-refresh`).
+    pub dns_refresh: Duration,
+}
+
+impl Default for StateOptions {
+    fn default() -> Self {
+        StateOptions {
+            limiter_max_keys: DEFAULT_MAX_KEYS,
+            dns_refresh: crate::dns::DEFAULT_REFRESH,
+        }
+    }
+}
+
+/// Builds what the proxy needs beside a compiled snapshot. New hostnames are
+/// resolved here, before the snapshot takes traffic (callers are on a
+/// blocking thread); known ones keep their current address.
 fn loaded(
     snap: CompiledSnapshot,
     version: Option<u64>,
     cluster: &crate::cluster::Registry,
+    dns: &Dns,
 ) -> Loaded {
-    let peers = snap
+    let peers: Vec<Upstream> = snap
         .services
         .iter()
-        .map(|s| {
-            s.upstream
-                .host
-                .parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, s.upstream.port))
+        .map(|s| match s.upstream.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Upstream::Fixed(SocketAddr::new(ip, s.upstream.port)),
+            Err(_) => Upstream::Resolved(dns.slot(&s.upstream.host, s.upstream.port)),
         })
         .collect();
+    let hosts: Vec<_> = peers
+        .iter()
+        .filter_map(|p| match p {
+            Upstream::Resolved(slot) => Some(slot.clone()),
+            Upstream::Fixed(_) => None,
+        })
+        .collect();
+    dns.resolve_new(&hosts);
     Loaded {
         backends: cluster.resolve(&snap.counters),
         snap,
@@ -86,15 +117,30 @@ fn one_error(message: String) -> ConfigErrors {
 
 impl Gateway {
     pub fn new(admin_token: Option<String>) -> Result<Self, crate::metrics::MetricsError> {
+        Self::with_options(admin_token, StateOptions::default())
+    }
+
+    pub fn with_options(
+        admin_token: Option<String>,
+        opts: StateOptions,
+    ) -> Result<Self, crate::metrics::MetricsError> {
         let empty = compile(&Snapshot::empty()).map_err(|e| {
             crate::metrics::MetricsError(prometheus::Error::Msg(format!("empty snapshot: {e}")))
         })?;
         let metrics = Metrics::new()?;
         let cluster = crate::cluster::Registry::new(metrics.redis_errors.clone());
+        let dns = Dns::new(
+            Arc::new(crate::dns::system_lookup),
+            opts.dns_refresh,
+            metrics.upstream_unresolved.clone(),
+            metrics.upstream_dns_errors.clone(),
+        );
         Ok(Gateway {
-            current: ArcSwap::from_pointee(loaded(empty, None, &cluster)),
+            current: ArcSwap::from_pointee(loaded(empty, None, &cluster, &dns)),
             cluster,
-            limiter: LimiterStore::default(),
+            dns,
+            // Random per process: client-address subjects cannot be aimed.
+            limiter: LimiterStore::new(opts.limiter_max_keys, SubjectKey::random()),
             metrics,
             origin: Instant::now(),
             admin_token,
@@ -151,9 +197,12 @@ impl Gateway {
             warnings: compiled.warnings.clone(),
             changed,
         };
-        let old = self
-            .current
-            .swap(Arc::new(loaded(compiled, version, &self.cluster)));
+        let old = self.current.swap(Arc::new(loaded(
+            compiled,
+            version,
+            &self.cluster,
+            &self.dns,
+        )));
         self.metrics
             .config_reloads
             .with_label_values(&["success"])
@@ -221,17 +270,5 @@ fn retire(old: Arc<Loaded>) {
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the snapshot cleanup thread: {e}");
-    }
-}
-
-/// Resolves a service host that is not an IP literal.
-pub async fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
-    let target = format!("{host}:{port}");
-    match tokio::net::lookup_host(target).await {
-        Ok(mut addrs) => addrs.next(),
-        Err(_) => (host, port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next()),
     }
 }

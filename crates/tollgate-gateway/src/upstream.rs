@@ -11,17 +11,29 @@ fn internal(msg: &'static str) -> Box<Error> {
     Error::explain(ErrorType::InternalError, msg)
 }
 
+/// An upstream host with no address yet: answered 502 like an unreachable one.
+fn unresolved() -> Box<Error> {
+    Error::create(
+        ErrorType::ConnectNoRoute,
+        pingora::ErrorSource::Upstream,
+        Some("upstream host has not resolved".into()),
+        None,
+    )
+}
+
 pub async fn peer(ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
     let loaded = ctx.loaded.as_ref().ok_or_else(|| internal("no snapshot"))?;
     let rm = ctx.state.route.ok_or_else(|| internal("no route"))?;
     let svc = &loaded.snap.services[rm.service as usize];
-    let addr = match loaded.peers[rm.service as usize] {
-        Some(a) => a,
-        None => crate::state::resolve(&svc.upstream.host, svc.upstream.port)
-            .await
-            .ok_or_else(|| {
-                Error::explain(ErrorType::ConnectNoRoute, "upstream host does not resolve")
-            })?,
+    use crate::dns::Upstream;
+    // Never waits on DNS: a hostname's address is kept current in the background.
+    let addr = match loaded.peers.get(rm.service as usize) {
+        Some(Upstream::Fixed(a)) => *a,
+        Some(Upstream::Resolved(slot)) => slot.addr().ok_or_else(|| {
+            slot.miss();
+            unresolved()
+        })?,
+        None => return Err(internal("no upstream for service")),
     };
     let sni = if svc.upstream.tls {
         svc.upstream.host.clone()

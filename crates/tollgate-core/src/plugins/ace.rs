@@ -196,6 +196,7 @@ impl Plugin for Ace {
                     },
                     limit: limit.limit,
                     counters: self.counters,
+                    client_ip: None,
                 },
                 Resume::Ace(Pending {
                     ent,

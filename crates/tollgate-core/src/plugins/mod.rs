@@ -42,6 +42,9 @@ pub struct Charge {
     pub limit: CompiledLimit,
     /// Index into `CompiledSnapshot::counters`.
     pub counters: u32,
+    /// The client address, when the subject was derived from it: shared
+    /// counters name it in full, since `key.subject` is a per-process hash.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// What a plugin needs to finish once its charge is done.

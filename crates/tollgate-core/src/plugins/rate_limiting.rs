@@ -19,23 +19,9 @@ pub struct RateLimiting {
     pub counters: u32,
 }
 
-/// FNV-1a of the client address: the same on every node and every build, so a
-/// Redis-shared counter keyed by it is shared.
-fn ip_subject(ip: Option<std::net::IpAddr>) -> u64 {
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    }
-    match ip {
-        Some(std::net::IpAddr::V4(a)) => fnv(&a.octets()),
-        Some(std::net::IpAddr::V6(a)) => fnv(&a.octets()),
-        None => fnv(&[]),
-    }
-}
-
-/// Kong's fallback: consumer, else credential, else client IP.
-fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> u64 {
+/// Kong's fallback: consumer, else credential, else client IP. The second
+/// half is the client address when the subject was derived from it.
+fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> (u64, Option<std::net::IpAddr>) {
     let snap = cx.snap;
     let id = &cx.state.identity;
     let consumer = id.consumer.map(|c| snap.consumers[c as usize].subject);
@@ -57,9 +43,11 @@ fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> u64 {
     } else {
         None
     };
-    by_consumer
-        .or(by_credential)
-        .unwrap_or_else(|| ip_subject(cx.req.client_ip))
+    match by_consumer.or(by_credential) {
+        Some(s) => (s, None),
+        // Keyed per process, so no client can aim at another's counter.
+        None => (cx.limiter.ip_subject(cx.req.client_ip), cx.req.client_ip),
+    }
 }
 
 impl Plugin for RateLimiting {
@@ -67,14 +55,15 @@ impl Plugin for RateLimiting {
     const PRIORITY: i32 = 910;
 
     fn access(&self, cx: &mut AccessCx<'_>) -> Access {
-        let key = LimitKey {
-            subject: subject(self, cx),
-            scope: self.scope,
-        };
+        let (subject, client_ip) = subject(self, cx);
         let charge = Charge {
-            key,
+            key: LimitKey {
+                subject,
+                scope: self.scope,
+            },
             limit: self.limit,
             counters: self.counters,
+            client_ip,
         };
         Access::Charge(charge, Resume::RateLimiting)
     }

@@ -3,6 +3,7 @@
 //! each to a backend, reusing Redis connections across reloads, and runs the
 //! periodic syncs.
 
+mod keys;
 mod shared;
 
 pub use shared::RedisCounters;

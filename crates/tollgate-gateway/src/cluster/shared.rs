@@ -17,11 +17,11 @@
 use dashmap::DashMap;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tollgate_config::plugins::RedisConfig;
-use tollgate_config::Unit;
 use tollgate_core::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome, MAX_WINDOWS};
 use tollgate_core::plugins::Charge;
 
@@ -35,6 +35,8 @@ const SYNC_CONCURRENCY: usize = 32;
 #[derive(Clone, Copy)]
 struct Dirty {
     limit: CompiledLimit,
+    /// The client address of an address subject (it names the Redis key).
+    ip: Option<IpAddr>,
     count: u64,
     /// When the first of them was admitted (limiter clock, ns).
     since_ns: u64,
@@ -60,15 +62,6 @@ pub struct RedisCounters {
     last_sync: Mutex<Instant>,
     /// `tollgate_redis_errors_total`.
     errors: prometheus::IntCounter,
-}
-
-fn unit_tag(u: Unit) -> char {
-    match u {
-        Unit::Seconds => 's',
-        Unit::Minutes => 'm',
-        Unit::Hours => 'h',
-        Unit::Days => 'd',
-    }
 }
 
 enum Mode {
@@ -223,6 +216,7 @@ impl RedisCounters {
         &self,
         mut conn: ConnectionManager,
         key: LimitKey,
+        ip: Option<IpAddr>,
         limit: &CompiledLimit,
         mode: Mode,
     ) -> Result<(bool, u64, Debts), CallError> {
@@ -234,13 +228,7 @@ impl RedisCounters {
         inv.arg(name).arg(cost).arg(since_us);
         for (w, f) in limit.windows.iter().zip(floor.iter()) {
             let Some(w) = w else { continue };
-            // Braces make every window of one limit hash to the same Redis Cluster slot.
-            inv.key(format!(
-                "tollgate:{{{:016x}:{:016x}}}:{}",
-                key.subject,
-                key.scope,
-                unit_tag(w.unit)
-            ));
+            inv.key(super::keys::window_key(key, ip, w.unit));
             inv.arg(w.interval_ns as f64 / 1000.0)
                 .arg(w.period_ns / 1000)
                 .arg(w.limit)
@@ -269,7 +257,20 @@ impl RedisCounters {
         Ok((allowed, retry_ns, debts))
     }
 
-    fn mark_dirty(&self, key: LimitKey, limit: CompiledLimit, count: u64, since_ns: u64) {
+    /// Queues `count` admitted requests for the next sync. At most `cap` keys
+    /// wait (the limiter's own cap): past it a new key is only counted
+    /// locally, which can only make the cluster more permissive.
+    fn mark_dirty(&self, key: LimitKey, d: Dirty, cap: usize) {
+        let Dirty {
+            limit,
+            ip,
+            count,
+            since_ns,
+        } = d;
+        if !self.dirty.contains_key(&key) && self.dirty.len() >= cap {
+            self.log_failure("queue", "too many keys waiting for the next sync");
+            return;
+        }
         self.dirty
             .entry(key)
             .and_modify(|d| {
@@ -279,6 +280,7 @@ impl RedisCounters {
             })
             .or_insert(Dirty {
                 limit,
+                ip,
                 count,
                 since_ns,
             });
@@ -288,7 +290,13 @@ impl RedisCounters {
     fn local(&self, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
         let o = store.charge(c.key, &c.limit, now);
         if o.allowed {
-            self.mark_dirty(c.key, c.limit, 1, now);
+            let d = Dirty {
+                limit: c.limit,
+                ip: c.client_ip,
+                count: 1,
+                since_ns: now,
+            };
+            self.mark_dirty(c.key, d, store.max_keys());
         }
         o
     }
@@ -305,7 +313,7 @@ impl RedisCounters {
         // local counting, must not hand out a fresh burst.
         let floor = store.debts(c.key, &c.limit, now);
         let result = self
-            .eval(conn, c.key, &c.limit, Mode::Charge { floor })
+            .eval(conn, c.key, c.client_ip, &c.limit, Mode::Charge { floor })
             .await;
         if probe {
             self.probing.store(false, Ordering::Release);
@@ -377,6 +385,7 @@ impl RedisCounters {
                     .eval(
                         conn,
                         key,
+                        d.ip,
                         &d.limit,
                         Mode::Add {
                             count: d.count,
@@ -403,7 +412,7 @@ impl RedisCounters {
                 // Not run: keep the counts for the next sync.
                 Err(CallError::Failed(e)) => {
                     failure = Some(e);
-                    self.mark_dirty(key, d.limit, d.count, d.since_ns);
+                    self.mark_dirty(key, d, usize::MAX);
                 }
                 // Maybe run: dropped rather than risk counting them twice.
                 Err(CallError::TimedOut) => timed_out = true,
