@@ -9,6 +9,7 @@
 //! GCRA state at or before "now" is identical to no state, so idle entries are
 //! evicted without changing any decision; a hard cap bounds the rest.
 
+mod entry;
 mod store;
 mod subject;
 

@@ -99,13 +99,13 @@ enum Head {
 }
 
 async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> Head {
-    let mut chunk = [0u8; 4096];
+    // Read into spare capacity: no zeroed scratch buffer per request.
+    buf.reserve(4096);
     // The idle wait for a request to begin is not part of the deadline.
-    let first = match timeout(limits.idle, s.read(&mut chunk)).await {
+    match timeout(limits.idle, s.read_buf(buf)).await {
         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Head::Gone,
-        Ok(Ok(n)) => n,
-    };
-    buf.extend_from_slice(&chunk[..first]);
+        Ok(Ok(_)) => {}
+    }
     let deadline = Instant::now() + limits.deadline;
     loop {
         if head_end(buf).is_some() {
@@ -114,9 +114,10 @@ async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> H
         if buf.len() > limits.max_bytes {
             return Head::TooLarge;
         }
-        match timeout_at(deadline, s.read(&mut chunk)).await {
+        buf.reserve(4096);
+        match timeout_at(deadline, s.read_buf(buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(Ok(_)) => {}
             Err(_) => return Head::TimedOut,
         }
     }

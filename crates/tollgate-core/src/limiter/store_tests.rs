@@ -1,7 +1,7 @@
 //! The store's cap: bounded size, idle-first then closest-to-refill eviction.
 
 use super::*;
-use tollgate_config::{Limits, Window};
+use tollgate_config::{Limits, Unit, Window};
 
 const NANOS: u64 = 1_000_000_000;
 const T0: u64 = 1_000 * NANOS;
@@ -42,7 +42,7 @@ fn shards_split_the_cap_without_exceeding_it() {
         let s = store(cap);
         assert!(s.per_shard >= 1, "cap {cap}");
         assert!(s.shards.len() * s.per_shard <= cap, "cap {cap}");
-        assert!(s.per_shard <= 2 * SHARD_KEYS, "cap {cap}");
+        assert!(s.per_shard <= SHARD_KEYS, "cap {cap}");
     }
     assert_eq!(store(0).max_keys(), 1);
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Instructions per proxied request of one or more tollgate binaries, counted
+# by callgrind: repeatable on a busy machine, where wrk's req/s are not. Each
+# binary runs twice on the ACE bench snapshot (package limit charged on every
+# request), once with N keep-alive requests and once with none; the
+# difference divided by N is the per-request cost (startup cancels out).
+#
+# Usage: benches/instructions.sh N BIN [BIN...]     e.g. 2000 old/tollgate new/tollgate
+#        Needs valgrind. Traffic goes to 127.0.0.1 only.
+set -euo pipefail
+N=$1; shift
+command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh"
+UP=127.0.0.1:19401
+write_ace_snapshot "$WORK/ace.yaml" "$UP"
+"$1" demo-upstream --listen "$UP" --name bench --fixed 2>/dev/null & PIDS+=($!)
+
+# total instructions of one gateway run that serves $2 requests
+count() {
+  local bin=$1 n=$2 out="$WORK/cg.$RANDOM"
+  TOLLGATE_LOG=error valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$bin" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19410 --admin-listen 127.0.0.1:19411 \
+    --threads 1 2>"$WORK/vg.log" & local pid=$!
+  for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:19411/health && break; sleep 0.2; done
+  python3 - "$n" <<'PY'
+import http.client, sys
+n = int(sys.argv[1])
+c = http.client.HTTPConnection("127.0.0.1", 19410, timeout=30)
+for _ in range(n):
+    c.request("GET", "/bench", headers={"apikey": "bench-key"})
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+PY
+  kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+  [ "$n" -gt 0 ] && cp "$out" "${KEEP:-/dev/null}" 2>/dev/null || true
+  awk '/^summary:/ {print $2}' "$out"
+}
+echo "callgrind, 1 proxy thread, $N keep-alive requests per run"
+for bin in "$@"; do
+  with=$(count "$bin" "$N")
+  without=$(count "$bin" 0)
+  echo "$bin: $(( (with - without) / N )) instructions/request"
+done
