@@ -108,11 +108,12 @@ async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> H
     }
     let deadline = Instant::now() + limits.deadline;
     loop {
-        if head_end(buf).is_some() {
-            return Head::Complete;
-        }
-        if buf.len() > limits.max_bytes {
-            return Head::TooLarge;
+        // One read may bring more than the cap: the head's end is checked too.
+        match head_end(buf) {
+            Some(end) if end > limits.max_bytes => return Head::TooLarge,
+            Some(_) => return Head::Complete,
+            None if buf.len() > limits.max_bytes => return Head::TooLarge,
+            None => {}
         }
         buf.reserve(4096);
         match timeout_at(deadline, s.read_buf(buf)).await {
