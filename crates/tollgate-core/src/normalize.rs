@@ -46,6 +46,17 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// Sub-delimiters, `:` and `@` but `;`: allowed as they are in a segment and
+/// read the same decoded or not by every upstream that decodes paths, so
+/// decoded here too; kept encoded, `/users/%40me` would be matched as
+/// `/users/{id}` and run as `/users/@me` by such an upstream.
+fn is_plain_pchar(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+    )
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -137,8 +148,8 @@ fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
     Ok((normal, params))
 }
 
-/// Decodes unreserved escapes, keeps every other one upper-cased, and checks
-/// what an upstream decoding the rest could make of them.
+/// Decodes unreserved and plain segment escapes, keeps every other one
+/// upper-cased, and checks what an upstream decoding the rest could make of them.
 fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(), PathError> {
     let escape = |i: usize| match (
         bytes.get(i + 1).and_then(|&c| hex(c)),
@@ -185,7 +196,7 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
                 n.escaped_slash = true;
                 push_escaped(out, v);
             }
-            v if is_unreserved(v) => out.push(v),
+            v if is_unreserved(v) || is_plain_pchar(v) => out.push(v),
             v => push_escaped(out, v),
         }
         i += 3;
@@ -376,6 +387,12 @@ mod tests {
             ("/users/%EF%BC%8E%EF%BC%8E", Err(PathError::LookAlike)),
             ("/users/%E2%88%95", Err(PathError::LookAlike)),
             ("/flights;jsessionid=1", Ok("/flights;jsessionid=1")),
+            ("/users/%40me", Ok("/users/@me")),
+            ("/v1/things%3abatchGet", Ok("/v1/things:batchGet")),
+            ("/a%21%24%26%27%28%29%2A%2B%2C%3D", Ok("/a!$&'()*+,=")),
+            ("/a%3Bb", Ok("/a%3Bb")),
+            ("/a%3Fb%23c%25d", Ok("/a%3Fb%23c%25d")),
+            ("/a%7Cb%22", Ok("/a%7Cb%22")),
         ];
         for (input, want) in cases {
             let got = normalize(input);
