@@ -20,6 +20,8 @@ pub enum TargetError {
     EscapedSlash,
     #[error("path has ';' parameters")]
     PathParameters,
+    #[error("path has a '.', '..' or empty segment once its ';' parameters are removed")]
+    ParamsHideSegment,
 }
 
 /// A routed request path.
@@ -84,10 +86,14 @@ pub fn resolve<'a>(
         return Err(TargetError::PathParameters);
     }
     let (stripped, prefix_len) = if n.params {
-        (
-            Some(strip_params(&path)),
-            params_prefix_len(&path, route.prefix_len),
-        )
+        let stripped = strip_params(&path);
+        // Servlet containers cut parameters, then resolve dot segments:
+        // `/app/..;x/admin` is `/admin` to Tomcat. What is matched must be
+        // what such an upstream resolves the path to.
+        if !is_normal(&stripped) {
+            return Err(TargetError::ParamsHideSegment);
+        }
+        (Some(stripped), params_prefix_len(&path, route.prefix_len))
     } else {
         (None, route.prefix_len)
     };
@@ -97,6 +103,10 @@ pub fn resolve<'a>(
         prefix_len,
         stripped,
     })
+}
+
+fn is_normal(path: &str) -> bool {
+    normalize(path).is_ok_and(|n| n.path == path)
 }
 
 #[cfg(test)]
@@ -142,6 +152,11 @@ services:
             ("/app/x;v=1", Ok(("params", "/app/x", "/x;v=1"))),
             ("/legacy;s=1/y", Ok(("nostrip", "/legacy/y", "/legacy;s=1/y"))),
             ("/nothing", Err(TargetError::NoRoute)),
+            ("/app/..;x/admin", Err(TargetError::ParamsHideSegment)),
+            ("/app/x/.;", Err(TargetError::ParamsHideSegment)),
+            ("/app/;x/y", Err(TargetError::ParamsHideSegment)),
+            ("/files/;x/admin", Err(TargetError::PathParameters)),
+            ("/app/x;y/", Ok(("params", "/app/x/", "/x;y/"))),
         ];
         for (raw, want) in cases {
             let got = resolve(&t, &http::Method::GET, "h", raw).map(|tg| {
