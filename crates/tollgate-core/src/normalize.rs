@@ -150,7 +150,7 @@ fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
 
 /// Decodes unreserved and plain segment escapes, keeps every other one
 /// upper-cased, and checks what an upstream decoding the rest could make of them.
-fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(), PathError> {
+fn decode(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
     let escape = |i: usize| match (
         bytes.get(i + 1).and_then(|&c| hex(c)),
         bytes.get(i + 2).and_then(|&c| hex(c)),
@@ -161,9 +161,6 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b';' {
-            n.params = true;
-        }
         if b != b'%' {
             out.push(b);
             i += 1;
@@ -192,10 +189,7 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
         }
         match v {
             0 => return Err(PathError::BadByte),
-            b'/' | b'\\' => {
-                n.escaped_slash = true;
-                push_escaped(out, v);
-            }
+            b'/' | b'\\' => push_escaped(out, v),
             v if is_unreserved(v) || is_plain_pchar(v) => out.push(v),
             v => push_escaped(out, v),
         }
@@ -205,21 +199,22 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
 }
 
 fn slow(bytes: &[u8]) -> Result<Normalized<'static>, PathError> {
-    let mut n = Normalized {
-        path: Cow::Borrowed(""),
-        escaped_slash: false,
-        params: false,
-    };
     let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
-    decode(bytes, &mut decoded, &mut n)?;
+    decode(bytes, &mut decoded)?;
     // `%252F` reaches an upstream that decodes twice as `/`.
     if decoded.windows(5).any(|w| {
         w[..3] == *b"%25" && matches!(&w[3..].to_ascii_uppercase()[..], b"2F" | b"5C" | b"2E")
     }) {
         return Err(PathError::DoubleEncoded);
     }
-    n.path = Cow::Owned(resolve_dots(&decoded)?);
-    Ok(n)
+    let path = resolve_dots(&decoded)?;
+    // Said of the path as normalized: `/a/;x/../b` is `/a/b`, without
+    // parameters; `/a%2F/../b` is `/b`, without an encoded slash.
+    Ok(Normalized {
+        escaped_slash: path.contains("%2F") || path.contains("%5C"),
+        params: path.contains(';'),
+        path: Cow::Owned(path),
+    })
 }
 
 /// Resolves `.` and `..`, collapses empty segments; keeps a trailing slash.
@@ -414,6 +409,10 @@ mod tests {
         assert!(!n.params, "an encoded ';' is data");
         let n = normalize("/a/%2e/b;x").expect("valid");
         assert!(n.params);
+        let n = normalize("/a/;x/../b").expect("valid");
+        assert!(!n.params && n.path == "/a/b", "{n:?}");
+        let n = normalize("/a%2F/../b").expect("valid");
+        assert!(!n.escaped_slash && n.path == "/b", "{n:?}");
     }
 
     #[test]
