@@ -49,9 +49,16 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let value = query_value(query, name);
-    assert_eq!(has_query_param(query, name), value.is_some(), "{query:?} {name:?}");
+    assert_eq!(
+        has_query_param(query, name),
+        value.is_some(),
+        "{query:?} {name:?}"
+    );
     let stripped = strip_query_param(query, name);
-    assert!(!has_query_param(&stripped, name), "{name:?} left in {stripped:?}");
+    assert!(
+        !has_query_param(&stripped, name),
+        "{name:?} left in {stripped:?}"
+    );
     assert!(query_value(&stripped, name).is_none());
 
     let names = key_names(name);

@@ -19,9 +19,11 @@ fuzz_target!(|data: &[u8]| {
         let route = snap.routes.route(t.route.route);
         let base = &snap.services[t.route.service as usize].upstream.base_path;
         let up = upstream_path(base, &t.path, t.prefix_len, route.strip_path);
-        let ops = snap
-            .op_router
-            .find(req.host, ace_method(&req.method), match_form(t.match_path()));
+        let ops = snap.op_router.find(
+            req.host,
+            ace_method(&req.method),
+            match_form(t.match_path()),
+        );
         std::hint::black_box((up, ops));
     }
 });

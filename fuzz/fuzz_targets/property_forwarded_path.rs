@@ -49,17 +49,27 @@ fn plain(req: &Request<'_>) {
     assert!(base.is_empty() && !route.strip_path, "fixture");
     let f = upstream_path(base, &t.path, t.prefix_len, route.strip_path);
     let method = ace_method(&req.method);
-    let ops = snap.op_router.find(req.host, method, match_form(t.match_path()));
+    let ops = snap
+        .op_router
+        .find(req.host, method, match_form(t.match_path()));
     assert_normal("match path", t.match_path(), raw);
 
     let again = match resolve(&snap.routes, &req.method, req.host, &f) {
         Ok(a) => a,
         Err(e) => panic!("forwarded {f:?} of {raw:?} does not route again: {e}"),
     };
-    assert_eq!(again.route, t.route, "forwarded {f:?} of {raw:?} routes elsewhere");
-    assert_eq!(again.match_path(), t.match_path(), "forwarded {f:?} of {raw:?}");
     assert_eq!(
-        snap.op_router.find(req.host, method, match_form(again.match_path())),
+        again.route, t.route,
+        "forwarded {f:?} of {raw:?} routes elsewhere"
+    );
+    assert_eq!(
+        again.match_path(),
+        t.match_path(),
+        "forwarded {f:?} of {raw:?}"
+    );
+    assert_eq!(
+        snap.op_router
+            .find(req.host, method, match_form(again.match_path())),
         ops,
         "forwarded {f:?} of {raw:?} matches other operations"
     );

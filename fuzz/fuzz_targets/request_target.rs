@@ -12,14 +12,18 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use libfuzzer_sys::fuzz_target;
 use tollgate_config::model::HeadersWithUnderscores;
 use tollgate_core::hygiene::{check_request, classify, refuses_underscores, removals};
-use tollgate_core::normalize::{decode_slashes, match_form, normalize, params_prefix_len, strip_params};
+use tollgate_core::normalize::{
+    decode_slashes, match_form, normalize, params_prefix_len, strip_params,
+};
 use tollgate_core::routes::upstream_path;
 
 fn paths(sel: u8, raw: &str) {
     if let Ok(n) = normalize(raw) {
         let again = normalize(&n.path);
         assert_eq!(
-            again.as_ref().map(|m| (&*m.path, m.escaped_slash, m.params)),
+            again
+                .as_ref()
+                .map(|m| (&*m.path, m.escaped_slash, m.params)),
             Ok((&*n.path, n.escaped_slash, n.params)),
             "normalize is not idempotent on {raw:?}"
         );
