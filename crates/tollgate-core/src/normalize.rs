@@ -46,6 +46,17 @@ fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
+/// Sub-delimiters, `:` and `@` but `;`: allowed as they are in a segment and
+/// read the same decoded or not by every upstream that decodes paths, so
+/// decoded here too; kept encoded, `/users/%40me` would be matched as
+/// `/users/{id}` and run as `/users/@me` by such an upstream.
+fn is_plain_pchar(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=' | b':' | b'@'
+    )
+}
+
 fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -137,9 +148,9 @@ fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
     Ok((normal, params))
 }
 
-/// Decodes unreserved escapes, keeps every other one upper-cased, and checks
-/// what an upstream decoding the rest could make of them.
-fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(), PathError> {
+/// Decodes unreserved and plain segment escapes, keeps every other one
+/// upper-cased, and checks what an upstream decoding the rest could make of them.
+fn decode(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), PathError> {
     let escape = |i: usize| match (
         bytes.get(i + 1).and_then(|&c| hex(c)),
         bytes.get(i + 2).and_then(|&c| hex(c)),
@@ -150,9 +161,6 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        if b == b';' {
-            n.params = true;
-        }
         if b != b'%' {
             out.push(b);
             i += 1;
@@ -181,11 +189,8 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
         }
         match v {
             0 => return Err(PathError::BadByte),
-            b'/' | b'\\' => {
-                n.escaped_slash = true;
-                push_escaped(out, v);
-            }
-            v if is_unreserved(v) => out.push(v),
+            b'/' | b'\\' => push_escaped(out, v),
+            v if is_unreserved(v) || is_plain_pchar(v) => out.push(v),
             v => push_escaped(out, v),
         }
         i += 3;
@@ -194,21 +199,22 @@ fn decode(bytes: &[u8], out: &mut Vec<u8>, n: &mut Normalized<'_>) -> Result<(),
 }
 
 fn slow(bytes: &[u8]) -> Result<Normalized<'static>, PathError> {
-    let mut n = Normalized {
-        path: Cow::Borrowed(""),
-        escaped_slash: false,
-        params: false,
-    };
     let mut decoded: Vec<u8> = Vec::with_capacity(bytes.len());
-    decode(bytes, &mut decoded, &mut n)?;
+    decode(bytes, &mut decoded)?;
     // `%252F` reaches an upstream that decodes twice as `/`.
     if decoded.windows(5).any(|w| {
         w[..3] == *b"%25" && matches!(&w[3..].to_ascii_uppercase()[..], b"2F" | b"5C" | b"2E")
     }) {
         return Err(PathError::DoubleEncoded);
     }
-    n.path = Cow::Owned(resolve_dots(&decoded)?);
-    Ok(n)
+    let path = resolve_dots(&decoded)?;
+    // Said of the path as normalized: `/a/;x/../b` is `/a/b`, without
+    // parameters; `/a%2F/../b` is `/b`, without an encoded slash.
+    Ok(Normalized {
+        escaped_slash: path.contains("%2F") || path.contains("%5C"),
+        params: path.contains(';'),
+        path: Cow::Owned(path),
+    })
 }
 
 /// Resolves `.` and `..`, collapses empty segments; keeps a trailing slash.
@@ -376,6 +382,12 @@ mod tests {
             ("/users/%EF%BC%8E%EF%BC%8E", Err(PathError::LookAlike)),
             ("/users/%E2%88%95", Err(PathError::LookAlike)),
             ("/flights;jsessionid=1", Ok("/flights;jsessionid=1")),
+            ("/users/%40me", Ok("/users/@me")),
+            ("/v1/things%3abatchGet", Ok("/v1/things:batchGet")),
+            ("/a%21%24%26%27%28%29%2A%2B%2C%3D", Ok("/a!$&'()*+,=")),
+            ("/a%3Bb", Ok("/a%3Bb")),
+            ("/a%3Fb%23c%25d", Ok("/a%3Fb%23c%25d")),
+            ("/a%7Cb%22", Ok("/a%7Cb%22")),
         ];
         for (input, want) in cases {
             let got = normalize(input);
@@ -397,6 +409,10 @@ mod tests {
         assert!(!n.params, "an encoded ';' is data");
         let n = normalize("/a/%2e/b;x").expect("valid");
         assert!(n.params);
+        let n = normalize("/a/;x/../b").expect("valid");
+        assert!(!n.params && n.path == "/a/b", "{n:?}");
+        let n = normalize("/a%2F/../b").expect("valid");
+        assert!(!n.escaped_slash && n.path == "/b", "{n:?}");
     }
 
     #[test]

@@ -197,8 +197,10 @@ pub fn upstream_path<'a>(
     prefix_len: usize,
     strip: bool,
 ) -> Cow<'a, str> {
+    // A routed path is ASCII, so `prefix_len` is a char boundary; were it
+    // not, nothing past the prefix is known to be matched: send none of it.
     let rest = if strip {
-        &path[prefix_len.min(path.len())..]
+        path.get(prefix_len..).unwrap_or("")
     } else {
         path
     };
@@ -272,6 +274,8 @@ services:
             ("/base", "/billing/x", 8, false, "/base/billing/x"),
             ("", "/billing", 8, false, "/billing"),
             ("/base", "/billing", 8, true, "/base"),
+            ("", "/billing", 9, true, "/"),
+            ("", "/caf\u{e9}", 5, true, "/"),
         ];
         for (base, path, n, strip, want) in cases {
             assert_eq!(upstream_path(base, path, n, strip), want, "{base} {path}");

@@ -20,8 +20,8 @@ pub enum TargetError {
     EscapedSlash,
     #[error("path has ';' parameters")]
     PathParameters,
-    #[error("path has a '.' or '..' segment with ';' parameters")]
-    DotSegmentParams,
+    #[error("path has a '.', '..' or empty segment once its ';' parameters are removed")]
+    ParamsHideSegment,
 }
 
 /// A routed request path.
@@ -51,16 +51,6 @@ pub fn resolve<'a>(
     raw_path: &'a str,
 ) -> Result<Target<'a>, TargetError> {
     let n = normalize(raw_path)?;
-    // Tomcat and Jetty strip `;...` and then resolve `..;x` as `..`: a dot
-    // segment in disguise, which normalization could not resolve.
-    if n.params
-        && n.path.split('/').any(|seg| {
-            let name = seg.split(';').next().unwrap_or("");
-            seg.contains(';') && (name == "." || name == "..")
-        })
-    {
-        return Err(TargetError::DotSegmentParams);
-    }
     let mut path = n.path;
     let find = |p: &str| -> Result<RouteMatch, TargetError> {
         let stripped;
@@ -96,10 +86,14 @@ pub fn resolve<'a>(
         return Err(TargetError::PathParameters);
     }
     let (stripped, prefix_len) = if n.params {
-        (
-            Some(strip_params(&path)),
-            params_prefix_len(&path, route.prefix_len),
-        )
+        let stripped = strip_params(&path);
+        // Servlet containers cut parameters, then resolve dot segments:
+        // `/app/..;x/admin` is `/admin` to Tomcat. What is matched must be
+        // what such an upstream resolves the path to.
+        if !is_normal(&stripped) {
+            return Err(TargetError::ParamsHideSegment);
+        }
+        (Some(stripped), params_prefix_len(&path, route.prefix_len))
     } else {
         (None, route.prefix_len)
     };
@@ -109,6 +103,10 @@ pub fn resolve<'a>(
         prefix_len,
         stripped,
     })
+}
+
+fn is_normal(path: &str) -> bool {
+    normalize(path).is_ok_and(|n| n.path == path)
 }
 
 #[cfg(test)]
@@ -166,6 +164,13 @@ services:
                 Ok(("nostrip", "/legacy/y", "/legacy;s=1/y")),
             ),
             ("/nothing", Err(TargetError::NoRoute)),
+            ("/app/..;x/admin", Err(TargetError::ParamsHideSegment)),
+            ("/app/x/.;", Err(TargetError::ParamsHideSegment)),
+            ("/app/;x/y", Err(TargetError::ParamsHideSegment)),
+            ("/app/x/%2e%2e;/y", Err(TargetError::ParamsHideSegment)),
+            ("/app/x..;a/y", Ok(("params", "/app/x../y", "/x..;a/y"))),
+            ("/files/;x/admin", Err(TargetError::PathParameters)),
+            ("/app/x;y/", Ok(("params", "/app/x/", "/x;y/"))),
         ];
         for (raw, want) in cases {
             let got = resolve(&t, &http::Method::GET, "h", raw).map(|tg| {

@@ -1,0 +1,15 @@
+//! Loading an arbitrary JSON snapshot document (the loader takes input that
+//! starts with `{` as JSON) and compiling it when it loads: never panics.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if !data.starts_with(b"{") {
+        return;
+    }
+    if let Ok(snapshot) = tollgate_config::load_bytes(data, None) {
+        let _ = tollgate_core::compile(&snapshot);
+    }
+});
