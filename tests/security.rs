@@ -228,7 +228,7 @@ fn forwarding_headers_come_from_the_gateway() {
         Some("127.0.0.1"),
         "{head}"
     );
-    assert_eq!(header(&head, "x-real-ip"), Some("127.0.0.1"), "{head}");
+    assert!(!has_header(&head, "x-real-ip"), "{head}");
 
     // A trusted proxy's chain is extended instead.
     let t = setup_with("", &["--trusted-ips", "127.0.0.0/8"]);

@@ -139,11 +139,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
         // under the guard first (not only the connection's first request).
         let mut stream = stream;
         let mut persistent: Option<HttpPersistentSettings> = None;
+        // One buffer per connection, not per request.
+        let mut buf = Vec::with_capacity(4096);
         loop {
             let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
                 return None;
             };
-            let mut buf = Vec::new();
+            buf.clear();
             let answer = match read_head(&mut l4, &mut buf, self.limits).await {
                 Head::Complete => None,
                 Head::Gone => return None,
