@@ -10,6 +10,7 @@ pub mod limiter;
 pub mod normalize;
 pub mod opmatch;
 pub mod plugins;
+mod prefix_trie;
 pub mod request;
 pub mod routes;
 pub mod snapshot;

@@ -4,6 +4,7 @@
 //! stops at the first match: longest path prefix first, then routes naming an
 //! exact host, a wildcard host, then methods, then definition order.
 
+use crate::prefix_trie::{PrefixTrie, MAX_HITS};
 use std::borrow::Cow;
 use tollgate_config::model::{EscapedSlashes, HeadersWithUnderscores, PathParameters};
 use tollgate_config::{RouteSpec, Snapshot};
@@ -45,6 +46,8 @@ pub struct RouteMatch {
 pub struct RouteTable {
     routes: Vec<CompiledRoute>,
     candidates: Vec<Candidate>,
+    /// `candidates` indexed by prefix: a lookup visits only the prefixes of the path.
+    trie: PrefixTrie,
 }
 
 impl CompiledRoute {
@@ -106,7 +109,15 @@ impl RouteTable {
                 .then(ra.methods.is_empty().cmp(&rb.methods.is_empty()))
                 .then(a.route.cmp(&b.route))
         });
-        RouteTable { routes, candidates }
+        let mut trie = PrefixTrie::default();
+        for (i, c) in candidates.iter().enumerate() {
+            trie.insert(&c.prefix, i as u32);
+        }
+        RouteTable {
+            routes,
+            candidates,
+            trie,
+        }
     }
 
     pub fn route(&self, idx: u32) -> &CompiledRoute {
@@ -123,22 +134,50 @@ impl RouteTable {
 
     /// Finds the route for a normalized path; `host` without port.
     pub fn find(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
-        self.candidates.iter().find_map(|c| {
-            if !path.starts_with(&*c.prefix) {
-                return None;
-            }
-            let r = &self.routes[c.route as usize];
-            // Kong matches prefixes mid-segment; with strip_path that would let
-            // `/billingadmin` reach upstream `/admin` without ever being matched as
-            // the operation `/billing/admin`. So a stripped prefix ends at a segment.
-            if r.strip_path && !at_segment_end(path, &c.prefix) {
-                return None;
-            }
-            r.matches(method, host).then_some(RouteMatch {
-                route: c.route,
-                service: r.service,
-                prefix_len: c.prefix.len(),
-            })
+        let mut hits: [&[u32]; MAX_HITS] = [&[]; MAX_HITS];
+        match self.trie.prefixes_of(path, &mut hits) {
+            // Longest prefix first, each prefix's candidates in precedence order:
+            // the order of the sorted candidate list.
+            Some(n) => hits[..n]
+                .iter()
+                .rev()
+                .flat_map(|cands| cands.iter())
+                .find_map(|&i| {
+                    self.try_candidate(&self.candidates[i as usize], method, host, path)
+                }),
+            None => self.find_linear(method, host, path),
+        }
+    }
+
+    /// The same answer by scanning every candidate (paths crossing very many
+    /// prefixes, and the reference the trie is tested against).
+    fn find_linear(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
+        self.candidates
+            .iter()
+            .find_map(|c| self.try_candidate(c, method, host, path))
+    }
+
+    fn try_candidate(
+        &self,
+        c: &Candidate,
+        method: &http::Method,
+        host: &str,
+        path: &str,
+    ) -> Option<RouteMatch> {
+        if !path.starts_with(&*c.prefix) {
+            return None;
+        }
+        let r = &self.routes[c.route as usize];
+        // Kong matches prefixes mid-segment; with strip_path that would let
+        // `/billingadmin` reach upstream `/admin` without ever being matched as
+        // the operation `/billing/admin`. So a stripped prefix ends at a segment.
+        if r.strip_path && !at_segment_end(path, &c.prefix) {
+            return None;
+        }
+        r.matches(method, host).then_some(RouteMatch {
+            route: c.route,
+            service: r.service,
+            prefix_len: c.prefix.len(),
         })
     }
 }
@@ -262,6 +301,71 @@ services:
             let got = t.find(&m, host, path).map(|rm| &*t.route(rm.route).name);
             assert_eq!(got, *want, "{host} {path}");
         }
+    }
+
+    #[test]
+    fn trie_lookup_equals_a_full_scan() {
+        // Random tables and paths over a small alphabet, so prefixes overlap a lot.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let pieces = ["/", "a", "b", "/a", "/ab", "x"];
+        let word = |next: &mut dyn FnMut(u64) -> u64| -> String {
+            let len = next(5);
+            (0..len)
+                .map(|_| pieces[next(pieces.len() as u64) as usize])
+                .collect()
+        };
+        let mut matched = 0;
+        for table in 0..40 {
+            let mut routes = String::new();
+            for r in 0..(1 + next(12)) {
+                let path = format!("/{}", word(&mut next));
+                let methods = if next(3) == 0 {
+                    ", methods: [POST]"
+                } else {
+                    ""
+                };
+                let hosts = match next(4) {
+                    0 => ", hosts: [h1]",
+                    1 => ", hosts: ['*.w']",
+                    _ => "",
+                };
+                let strip = if next(2) == 0 { "true" } else { "false" };
+                routes.push_str(&format!(
+                    "      - {{ name: r{r}, paths: [\"{path}\"], strip_path: {strip}{methods}{hosts} }}\n"
+                ));
+            }
+            let yaml = format!(
+                "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://127.0.0.1:1\n    routes:\n{routes}"
+            );
+            let s = tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid");
+            let t = RouteTable::compile(&s);
+            for _ in 0..200 {
+                let path = format!("/{}", word(&mut next));
+                let method = if next(2) == 0 {
+                    http::Method::GET
+                } else {
+                    http::Method::POST
+                };
+                let host = ["h1", "a.w", "other"][next(3) as usize];
+                let got = t.find(&method, host, &path);
+                matched += usize::from(got.is_some());
+                assert_eq!(
+                    got,
+                    t.find_linear(&method, host, &path),
+                    "table {table}: {method} {host} {path}\n{yaml}"
+                );
+            }
+        }
+        assert!(
+            matched > 1000,
+            "the tables must route a good share: {matched} of 8000"
+        );
     }
 
     #[test]
