@@ -1,8 +1,10 @@
 //! The route table: which service a request goes to (Kong prefix semantics).
 //!
-//! Candidates are sorted once at compile time, so a lookup is a scan that
-//! stops at the first match: longest path prefix first, then routes naming an
-//! exact host, a wildcard host, then methods, then definition order.
+//! Candidates are sorted once at compile time — longest path prefix first,
+//! then routes naming an exact host, a wildcard host, then methods, then
+//! definition order — and indexed by prefix, so a lookup tries only the
+//! candidates whose prefix the path has, in that order, and stops at the first
+//! match.
 
 use crate::prefix_trie::{PrefixTrie, MAX_HITS};
 use std::borrow::Cow;
