@@ -199,6 +199,13 @@ fn only_a_data_plane_with_the_right_token_receives_snapshots() {
     let stale = {
         let first = follow(TOKEN, "stale");
         wait_version(&first, 1);
+        // The cache is written just after the snapshot is applied.
+        let meta = tmp.path().join("stale").join("snapshot.meta.json");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !meta.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(meta.exists(), "no cache written: {}", first.log());
         drop(first);
         follow(WRONG, "stale")
     };
