@@ -6,8 +6,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::procs::push;
 use support::{get, request, snapshot, upstream, Gateway, BIN};
 
 struct ControlPlane {
@@ -61,16 +62,6 @@ impl Drop for ControlPlane {
 fn data_plane(cp_url: &str, cache: &Path) -> Gateway {
     let cache = cache.display().to_string();
     Gateway::start_empty(&["--control-plane", cp_url, "--cache-dir", &cache])
-}
-
-fn push(file: &Path, to: &str, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("push")
-        .arg(file)
-        .args(["--to", to])
-        .args(extra)
-        .output()
-        .expect("push")
 }
 
 fn version(gw: &Gateway) -> Option<u64> {

@@ -7,8 +7,9 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::procs::push;
 use support::{free_port, get, request, snapshot, upstream, wait_healthy, Gateway, BIN};
 
 const TOKEN: &str = "cp-token-5d1e9a";
@@ -57,17 +58,6 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).expect("write");
     p
-}
-
-fn push(file: &Path, to: &str, extra: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("push")
-        .arg(file)
-        .args(["--to", to])
-        .args(extra)
-        .env_remove("TOLLGATE_TOKEN")
-        .output()
-        .expect("push")
 }
 
 fn version(gw: &Gateway) -> Option<u64> {

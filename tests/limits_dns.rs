@@ -4,8 +4,9 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::procs::Redis;
 use support::{free_port, upstream, Gateway, BIN};
 
 fn service(name: &str, url: &str, path: &str) -> String {
@@ -118,35 +119,10 @@ fn a_zero_key_cap_is_refused() {
     assert!(err.contains("--limiter-max-keys"), "{err}");
 }
 
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis(port: u16) -> Redis {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (apt-get install redis-server)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Redis(child)
-}
-
 #[test]
 fn an_ip_limit_in_redis_is_shared_by_nodes_with_different_subject_keys() {
     let port = free_port();
-    let _redis = redis(port);
+    let _redis = Redis::start(port, None);
     let up = upstream("up");
     let plugin = format!(
         "  - {{ name: rate-limiting, config: {{ minute: 4, limit_by: ip, policy: redis, redis: {{ host: 127.0.0.1, port: {port} }} }} }}\n"
