@@ -5,6 +5,8 @@
 #
 # Usage: benches/ab.sh BIN_A BIN_B [ROUNDS] [DURATION] [CONNECTIONS] [THREADS]
 #        defaults: 5 rounds of 8s, 64 connections, 2 proxy threads. Needs wrk.
+#        A_ARGS / B_ARGS: extra `run` flags for one side (the same binary may
+#        then be both A and B, to measure a flag).
 set -euo pipefail
 A=$1 B=$2
 ROUNDS=${3:-5} DURATION=${4:-8s} CONNS=${5:-64} THREADS=${6:-2}
@@ -13,8 +15,8 @@ command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2;
 UP=127.0.0.1:19301
 write_ace_snapshot "$WORK/ace.yaml" "$UP"
 "$B" demo-upstream --listen "$UP" --name bench --fixed 2>/dev/null & PIDS+=($!)
-TOLLGATE_LOG=warn "$A" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19310 --admin-listen 127.0.0.1:19311 --threads "$THREADS" & PIDS+=($!)
-TOLLGATE_LOG=warn "$B" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19320 --admin-listen 127.0.0.1:19321 --threads "$THREADS" & PIDS+=($!)
+TOLLGATE_LOG=warn "$A" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19310 --admin-listen 127.0.0.1:19311 --threads "$THREADS" ${A_ARGS:-} & PIDS+=($!)
+TOLLGATE_LOG=warn "$B" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19320 --admin-listen 127.0.0.1:19321 --threads "$THREADS" ${B_ARGS:-} & PIDS+=($!)
 sleep 1.5
 for port in 19310 19320; do
   code=$(curl -s -o /dev/null -w '%{http_code}' -H 'apikey: bench-key' "http://127.0.0.1:$port/bench")
@@ -32,7 +34,7 @@ run() {
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN{printf "%.1f", t / hz * 1e6 / n}')"
 }
-echo "machine: $(nproc) cores; wrk -t2 -c$CONNS -d$DURATION; proxy threads $THREADS; A=$A B=$B"
+echo "machine: $(nproc) cores; wrk -t2 -c$CONNS -d$DURATION; proxy threads $THREADS; A=$A ${A_ARGS:-} B=$B ${B_ARGS:-}"
 RATIOS=() CPU_RATIOS=()
 for r in $(seq 1 "$ROUNDS"); do
   # Alternate which goes first so warm-up and drift do not favour one side.

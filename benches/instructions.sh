@@ -6,7 +6,9 @@
 # difference divided by N is the per-request cost (startup cancels out).
 #
 # Usage: benches/instructions.sh N BIN [BIN...]     e.g. 2000 old/tollgate new/tollgate
-#        Needs valgrind. Traffic goes to 127.0.0.1 only.
+#        A BIN written bare:PATH is a bare Pingora proxy (examples/bare_pingora*),
+#        counted the same way for comparison. The first BIN must be tollgate
+#        (it serves as the upstream). Needs valgrind. Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 N=$1; shift
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
@@ -18,10 +20,17 @@ write_ace_snapshot "$WORK/ace.yaml" "$UP"
 # total instructions of one gateway run that serves $2 requests
 count() {
   local bin=$1 n=$2 out="$WORK/cg.$RANDOM"
-  TOLLGATE_LOG=error valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$bin" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19410 --admin-listen 127.0.0.1:19411 \
-    --threads 1 2>"$WORK/vg.log" & local pid=$!
-  for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:19411/health && break; sleep 0.2; done
+  if [[ $bin == bare:* ]]; then
+    valgrind --tool=callgrind --callgrind-out-file="$out" \
+      "${bin#bare:}" 127.0.0.1:19410 "$UP" 1 2>"$WORK/vg.log" & local pid=$!
+    # a bare connect (no request) tells the listener is up; it costs both runs the same
+    for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/19410) 2>/dev/null && break; sleep 0.2; done
+  else
+    TOLLGATE_LOG=error valgrind --tool=callgrind --callgrind-out-file="$out" \
+      "$bin" run --config "$WORK/ace.yaml" --listen 127.0.0.1:19410 --admin-listen 127.0.0.1:19411 \
+      --threads 1 2>"$WORK/vg.log" & local pid=$!
+    for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:19411/health && break; sleep 0.2; done
+  fi
   python3 - "$n" <<'PY'
 import http.client, sys
 n = int(sys.argv[1])
@@ -32,7 +41,7 @@ for _ in range(n):
     assert r.status == 200, r.status
 PY
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  [ "$n" -gt 0 ] && cp "$out" "${KEEP:-/dev/null}" 2>/dev/null || true
+  [ "$n" -gt 0 ] && [ -n "${KEEP:-}" ] && cp "$out" "$KEEP.$(basename "${bin#bare:}")" || true
   awk '/^summary:/ {print $2}' "$out"
 }
 echo "callgrind, 1 proxy thread, $N keep-alive requests per run"

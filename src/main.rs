@@ -70,6 +70,35 @@ struct RunArgs {
     dns_refresh: u64,
     #[command(flatten)]
     edge: EdgeArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
+}
+
+/// Runtime knobs Pingora leaves at its defaults (docs/performance.md has
+/// what each measured).
+#[derive(clap::Args, Clone)]
+struct TuneArgs {
+    /// Share work between proxy threads (one work-stealing runtime); `false`
+    /// gives each thread its own runtime and its own connections.
+    #[arg(long, env = "TOLLGATE_WORK_STEALING", default_value_t = true, action = clap::ArgAction::Set)]
+    work_stealing: bool,
+    /// Idle upstream connections kept for reuse, over all upstreams.
+    #[arg(long, env = "TOLLGATE_UPSTREAM_KEEPALIVE_POOL", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    upstream_keepalive_pool: u64,
+    /// Tasks accepting connections on the proxy listener.
+    #[arg(long, env = "TOLLGATE_LISTENER_TASKS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    listener_tasks: u64,
+}
+
+impl TuneArgs {
+    fn tuning(&self) -> tollgate_gateway::tuning::Tuning {
+        tollgate_gateway::tuning::Tuning {
+            work_stealing: self.work_stealing,
+            upstream_keepalive_pool: usize::try_from(self.upstream_keepalive_pool)
+                .unwrap_or(usize::MAX),
+            listener_tasks: usize::try_from(self.listener_tasks).unwrap_or(1),
+        }
+    }
 }
 
 /// How the proxy listener treats clients: whose forwarding headers it
@@ -86,6 +115,9 @@ struct EdgeArgs {
     /// Largest request head in bytes, request line included (else 431).
     #[arg(long, env = "TOLLGATE_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
     max_header_bytes: usize,
+    /// Seconds an idle client connection is kept open waiting for its next request.
+    #[arg(long, env = "TOLLGATE_KEEPALIVE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    keepalive_timeout: u64,
 }
 
 impl EdgeArgs {
@@ -101,7 +133,7 @@ impl EdgeArgs {
         Ok(tollgate_gateway::head_guard::HeadLimits {
             deadline: std::time::Duration::from_secs(self.header_timeout),
             max_bytes: self.max_header_bytes,
-            ..Default::default()
+            idle: std::time::Duration::from_secs(self.keepalive_timeout),
         })
     }
 }
@@ -222,6 +254,7 @@ fn run(args: RunArgs) -> Result<()> {
             limiter_max_keys: usize::try_from(args.limiter_max_keys).unwrap_or(usize::MAX),
             dns_refresh: std::time::Duration::from_secs(args.dns_refresh),
         },
+        tuning: args.tune.tuning(),
     })
     .map_err(anyhow::Error::from)
 }
@@ -267,6 +300,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         allow_admin_config: false,
         admin_insecure,
         state: Default::default(),
+        tuning: Default::default(),
     })
     .map_err(anyhow::Error::from)
 }

@@ -146,3 +146,70 @@ fn an_ip_limit_in_redis_is_shared_by_nodes_with_different_subject_keys() {
         "{keys}"
     );
 }
+
+/// The runtime knobs of `run`: per-thread runtimes, a small upstream pool and
+/// several accept tasks still serve, and an idle keep-alive connection is
+/// closed after `--keepalive-timeout`, not Pingora's default of never.
+#[test]
+fn runtime_knobs_serve_and_idle_connections_close_on_time() {
+    use std::io::{Read, Write};
+    let up = upstream("tuned");
+    let yaml = format!(
+        "_format_version: \"3.0\"\nservices:\n{}",
+        service("tuned", &format!("http://{up}"), "/t")
+    );
+    let gw = Gateway::start_with(
+        &yaml,
+        &[
+            "--work-stealing",
+            "false",
+            "--upstream-keepalive-pool",
+            "2",
+            "--listener-tasks",
+            "2",
+            "--keepalive-timeout",
+            "1",
+        ],
+    );
+    for _ in 0..20 {
+        assert_eq!(gw.get("/t", &[]).status, 200, "{}", gw.log());
+    }
+    let mut s = std::net::TcpStream::connect(&gw.proxy).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(b"GET /t HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).expect("response");
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // Idle now: the gateway closes the connection after about one second.
+    let idle = Instant::now();
+    let mut closed = false;
+    while idle.elapsed() < Duration::from_secs(5) {
+        match s.read(&mut buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Ok(0) | Err(_) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {} // the rest of the first response
+        }
+    }
+    assert!(closed, "idle connection still open after 5 s");
+    let waited = idle.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
+}

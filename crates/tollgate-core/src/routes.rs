@@ -6,7 +6,7 @@
 //! candidates whose prefix the path has, in that order, and stops at the first
 //! match.
 
-use crate::prefix_trie::{PrefixTrie, MAX_HITS};
+use crate::prefix_trie::{PrefixTrie, TrieBuilder, MAX_HITS};
 use std::borrow::Cow;
 use tollgate_config::model::{EscapedSlashes, HeadersWithUnderscores, PathParameters};
 use tollgate_config::{RouteSpec, Snapshot};
@@ -14,8 +14,17 @@ use tollgate_config::{RouteSpec, Snapshot};
 #[derive(Debug, Clone)]
 struct Candidate {
     prefix: Box<str>,
+    /// `prefix.len()`, kept inline: a trie lookup already knows the prefix
+    /// matches and should not follow the pointer to it.
+    prefix_len: u32,
     /// Index into `RouteTable::routes`.
     route: u32,
+    // Copied from the route so that the common case (no method or host
+    // criteria) is decided without loading the route.
+    service: u32,
+    strip_path: bool,
+    /// The route takes any method on any host.
+    open: bool,
     /// Sort rank of the host criterion: 0 exact, 1 wildcard, 2 none.
     host_rank: u8,
 }
@@ -95,7 +104,13 @@ impl RouteTable {
                 for p in prefixes {
                     candidates.push(Candidate {
                         prefix: p.into(),
+                        prefix_len: p.len() as u32,
                         route: idx,
+                        service: c.service,
+                        strip_path: c.strip_path,
+                        open: c.methods.is_empty()
+                            && c.exact_hosts.is_empty()
+                            && c.wildcard_hosts.is_empty(),
                         host_rank,
                     });
                 }
@@ -111,10 +126,11 @@ impl RouteTable {
                 .then(ra.methods.is_empty().cmp(&rb.methods.is_empty()))
                 .then(a.route.cmp(&b.route))
         });
-        let mut trie = PrefixTrie::default();
+        let mut trie = TrieBuilder::default();
         for (i, c) in candidates.iter().enumerate() {
             trie.insert(&c.prefix, i as u32);
         }
+        let trie = trie.build();
         RouteTable {
             routes,
             candidates,
@@ -145,7 +161,8 @@ impl RouteTable {
                 .rev()
                 .flat_map(|cands| cands.iter())
                 .find_map(|&i| {
-                    self.try_candidate(&self.candidates[i as usize], method, host, path)
+                    let c = self.candidates.get(i as usize)?;
+                    self.try_prefixed(c, method, host, path)
                 }),
             None => self.find_linear(method, host, path),
         }
@@ -156,30 +173,32 @@ impl RouteTable {
     fn find_linear(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
         self.candidates
             .iter()
-            .find_map(|c| self.try_candidate(c, method, host, path))
+            .filter(|c| path.starts_with(&*c.prefix))
+            .find_map(|c| self.try_prefixed(c, method, host, path))
     }
 
-    fn try_candidate(
+    /// Whether candidate `c`, whose prefix starts `path`, takes the request.
+    fn try_prefixed(
         &self,
         c: &Candidate,
         method: &http::Method,
         host: &str,
         path: &str,
     ) -> Option<RouteMatch> {
-        if !path.starts_with(&*c.prefix) {
-            return None;
-        }
-        let r = &self.routes[c.route as usize];
         // Kong matches prefixes mid-segment; with strip_path that would let
         // `/billingadmin` reach upstream `/admin` without ever being matched as
         // the operation `/billing/admin`. So a stripped prefix ends at a segment.
-        if r.strip_path && !at_segment_end(path, &c.prefix) {
+        let prefix_len = c.prefix_len as usize;
+        if c.strip_path && !at_segment_end(path, prefix_len) {
             return None;
         }
-        r.matches(method, host).then_some(RouteMatch {
+        if !c.open && !self.routes.get(c.route as usize)?.matches(method, host) {
+            return None;
+        }
+        Some(RouteMatch {
             route: c.route,
-            service: r.service,
-            prefix_len: c.prefix.len(),
+            service: c.service,
+            prefix_len,
         })
     }
 }
@@ -223,11 +242,10 @@ fn compile_route(service: u32, r: &RouteSpec) -> CompiledRoute {
     }
 }
 
-fn at_segment_end(path: &str, prefix: &str) -> bool {
-    prefix.is_empty()
-        || prefix.ends_with('/')
-        || path.len() == prefix.len()
-        || path.as_bytes().get(prefix.len()) == Some(&b'/')
+/// Whether the prefix of `path` `len` bytes long ends at a segment boundary.
+fn at_segment_end(path: &str, len: usize) -> bool {
+    let b = path.as_bytes();
+    len == 0 || b.get(len - 1) == Some(&b'/') || b.len() == len || b.get(len) == Some(&b'/')
 }
 
 /// The upstream path (Kong `path_handling: v0`): service base path joined

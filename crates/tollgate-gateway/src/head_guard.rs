@@ -15,6 +15,7 @@ use pingora::protocols::http::ServerSession;
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
+use pingora::time::fast_timeout::fast_timeout;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -101,8 +102,11 @@ enum Head {
 async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> Head {
     // Read into spare capacity: no zeroed scratch buffer per request.
     buf.reserve(4096);
-    // The idle wait for a request to begin is not part of the deadline.
-    match timeout(limits.idle, s.read_buf(buf)).await {
+    // The idle wait for a request to begin is not part of the deadline. It is
+    // Pingora's timer wheel, not tokio's: arming a tokio timer after every
+    // response wakes the runtime's driver (an eventfd write and an extra
+    // epoll_wait per request).
+    match fast_timeout(limits.idle, s.read_buf(buf)).await {
         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Head::Gone,
         Ok(Ok(_)) => {}
     }

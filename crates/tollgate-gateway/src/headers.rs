@@ -80,11 +80,33 @@ pub fn set_forwarding(req: &mut RequestHeader, ip: IpAddr, trusted_peer: bool) -
         .get(X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
     {
-        Some(prev) if trusted_peer => format!("{prev}, {ip}"),
-        _ => ip.to_string(),
+        Some(prev) if trusted_peer => HeaderValue::try_from(format!("{prev}, {ip}"))
+            .map_err(|_| pingora::Error::new(pingora::ErrorType::InvalidHTTPHeader))?,
+        _ => client_ip_value(ip),
     };
     req.insert_header(X_FORWARDED_FOR, value)?;
     Ok(())
+}
+
+/// The client address as a header value. Keep-alive connections send many
+/// requests from one address: the last one formatted on this thread is reused.
+fn client_ip_value(ip: IpAddr) -> HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<Option<(IpAddr, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, v)) if *cached == ip => v.clone(),
+            _ => {
+                let v = HeaderValue::from_str(&ip.to_string())
+                    .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+                *last = Some((ip, v.clone()));
+                v
+            }
+        }
+    })
 }
 
 /// Sets the identity headers for the upstream from what the plugins established.

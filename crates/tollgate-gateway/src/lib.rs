@@ -19,6 +19,7 @@ pub mod reply;
 pub mod server;
 pub mod state;
 pub mod trusted;
+pub mod tuning;
 pub mod upstream;
 
 pub use server::{run, RunOptions, StartError};

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub admin_insecure: bool,
     /// Limiter key cap and upstream DNS refresh interval.
     pub state: crate::state::StateOptions,
+    /// Runtime knobs handed to Pingora.
+    pub tuning: crate::tuning::Tuning,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,12 +154,13 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         crate::feed::spawn(gw.clone(), feed, status.clone()).map_err(StartError::Feed)?;
     }
 
-    let conf = ServerConf {
+    let mut conf = ServerConf {
         threads: opts.threads.max(1),
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(2),
         ..ServerConf::default()
     };
+    opts.tuning.apply(&mut conf);
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
