@@ -118,6 +118,23 @@ impl ControlPlane {
         }
     }
 
+    async fn data_planes(&self) -> Response<Vec<u8>> {
+        self.fresh().await;
+        match self.registry.entries().await {
+            Ok(entries) => {
+                let list = crate::registry::view(entries, &self.store.state());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(list).unwrap_or(Value::Null),
+                )
+            }
+            Err(e) => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("cannot read the data-plane list from the store: {e}"),
+            ),
+        }
+    }
+
     async fn get_config(&self) -> Response<Vec<u8>> {
         self.fresh().await;
         match self.store.current() {
@@ -215,22 +232,7 @@ impl ServeHttp for ControlPlane {
         match (method, path.as_str()) {
             (Method::POST, feed::CONFIG_PATH) => self.push(s).await,
             (Method::GET, feed::CONFIG_PATH) => self.get_config().await,
-            (Method::GET, feed::DATA_PLANES_PATH) => match {
-                self.fresh().await;
-                self.registry.entries().await
-            } {
-                Ok(entries) => {
-                    let list = crate::registry::view(entries, &self.store.state());
-                    json_response(
-                        StatusCode::OK,
-                        &serde_json::to_value(list).unwrap_or(Value::Null),
-                    )
-                }
-                Err(e) => message(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &format!("cannot read the data-plane list from the store: {e}"),
-                ),
-            },
+            (Method::GET, feed::DATA_PLANES_PATH) => self.data_planes().await,
             (Method::GET, feed::SUBSCRIBE_PATH) => self.subscribe(s).await,
             (Method::GET, "/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
             _ => message(StatusCode::NOT_FOUND, "Not found"),

@@ -361,7 +361,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 status.following.store(next, Ordering::Relaxed);
                 // The next control plane is tried at once; a full round of
                 // failures backs off as a single one would.
-                if failures as usize % count != 0 {
+                if (failures as usize).rem_euclid(count) != 0 {
                     std::thread::sleep(Duration::from_millis(20));
                 } else {
                     std::thread::sleep(backoff(failures / count as u32 - 1));
