@@ -284,3 +284,67 @@ fn data_plane_status_goes_connecting_in_sync_behind_lost_and_back() {
     let (back, _) = wait_status(&b.url, "in_sync", Duration::from_secs(5));
     assert_eq!(back["config_version"], 2);
 }
+
+/// A `redis-server` with an append-only file in `dir`, as the store needs.
+fn persistent_redis(port: u16, dir: &std::path::Path) -> Child {
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+#[test]
+fn a_redis_outage_refuses_pushes_only_and_versions_continue_after_its_restart() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = support::free_port();
+    let mut redis = persistent_redis(port, tmp.path());
+    let cp = ControlPlane::start(&format!("redis://127.0.0.1:{port}"));
+    let dp = data_plane(&[&cp.url]);
+    let base = snapshot(upstream("billing"), upstream("flights"), "");
+    post(&cp.url, &base).expect("v1");
+    let (v2, hash2) = post(&cp.url, &variant(&base, "2")).expect("v2");
+    wait_version(&[&dp], v2, Duration::from_secs(2));
+
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let refused = post(&cp.url, &variant(&base, "3")).expect_err("no store");
+    assert!(refused.starts_with("503"), "{refused}");
+    let cfg = get(&format!("{}/v1/config", cp.url), &[])
+        .expect("config")
+        .json();
+    assert_eq!(cfg["version"], v2, "the replica still serves what it holds");
+    assert_eq!(dp.get("/flights", &[("apikey", "fb-key")]).status, 200);
+    assert_eq!(dp.status()["config_hash"], hash2.as_str());
+
+    let mut redis = persistent_redis(port, tmp.path());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let v3 = loop {
+        match post(&cp.url, &variant(&base, "3")) {
+            Ok((v, _)) => break v,
+            Err(e) => assert!(Instant::now() < deadline, "store did not come back: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(v3, 3, "the sequence continues from the append-only file");
+    wait_version(&[&dp], 3, Duration::from_secs(2));
+    let _ = redis.kill();
+    let _ = redis.wait();
+}

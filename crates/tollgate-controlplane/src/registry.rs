@@ -6,7 +6,7 @@
 //! replica lists the same data planes.
 
 use crate::store::State;
-use crate::store_redis::DATA_PLANES_KEY;
+use crate::store_redis::{bounded, DATA_PLANES_KEY, READ_TIMEOUT};
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -94,12 +94,9 @@ impl Registry {
             Registry::Redis(conn) => {
                 let json = serde_json::to_string(&e).unwrap_or_default();
                 let mut conn = conn.clone();
-                let done: Result<i64, _> = redis::cmd("HSET")
-                    .arg(DATA_PLANES_KEY)
-                    .arg(&e.id)
-                    .arg(json)
-                    .query_async(&mut conn)
-                    .await;
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(DATA_PLANES_KEY).arg(&e.id).arg(json);
+                let done: Result<i64, _> = bounded(READ_TIMEOUT, cmd.query_async(&mut conn)).await;
                 if let Err(err) = done {
                     tracing::debug!(id = %e.id, "cannot record the data plane in the store: {err}");
                 }
@@ -117,10 +114,10 @@ impl Registry {
                 .collect()),
             Registry::Redis(conn) => {
                 let mut conn = conn.clone();
-                let all: HashMap<String, String> = redis::cmd("HGETALL")
-                    .arg(DATA_PLANES_KEY)
-                    .query_async(&mut conn)
-                    .await?;
+                let mut cmd = redis::cmd("HGETALL");
+                cmd.arg(DATA_PLANES_KEY);
+                let all: HashMap<String, String> =
+                    bounded(READ_TIMEOUT, cmd.query_async(&mut conn)).await?;
                 let forget = now_ms().saturating_sub(FORGET_AFTER.as_millis() as u64);
                 let mut out = Vec::with_capacity(all.len());
                 let mut old = Vec::new();

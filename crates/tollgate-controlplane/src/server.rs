@@ -112,7 +112,11 @@ impl ControlPlane {
     /// another one accepted a moment ago, not with its cached copy.
     async fn fresh(&self) {
         if let Some(r) = self.store.redis() {
-            if let Err(e) = r.refresh(&self.store).await {
+            let read = crate::store_redis::bounded(
+                crate::store_redis::READ_TIMEOUT,
+                r.refresh(&self.store),
+            );
+            if let Err(e) = read.await {
                 tracing::debug!("cannot read the store; answering from the cached copy: {e}");
             }
         }

@@ -64,6 +64,23 @@ fn unavailable(e: redis::RedisError) -> PushError {
     PushError::Unavailable(e.to_string())
 }
 
+/// Longest a read of the store's head may take before the caller gives up
+/// (and answers from its cached copy, or 503 for a push).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `fut`, or a timeout error after `limit`.
+pub async fn bounded<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, redis::RedisError>>,
+) -> Result<T, redis::RedisError> {
+    tokio::time::timeout(limit, fut).await.unwrap_or_else(|_| {
+        Err(redis::RedisError::from((
+            redis::ErrorKind::IoError,
+            "the store did not answer in time",
+        )))
+    })
+}
+
 /// Connects, makes sure the store has an epoch, and loads its snapshot.
 /// Fails when Redis cannot be reached at start.
 pub async fn connect(url: &str) -> Result<Store, redis::RedisError> {
@@ -72,7 +89,9 @@ pub async fn connect(url: &str) -> Result<Store, redis::RedisError> {
         .set_connection_timeout(Duration::from_secs(5))
         // Snapshots can be large: give a full read time to arrive.
         .set_response_timeout(Duration::from_secs(30))
-        .set_max_delay(2_000);
+        .set_max_delay(2_000)
+        // Fail fast while Redis is down; the next command reconnects.
+        .set_number_of_retries(1);
     let mut conn = ConnectionManager::new_with_config(client.clone(), cfg).await?;
     let _: i64 = redis::cmd("HSETNX")
         .arg(CURRENT_KEY)
@@ -190,7 +209,9 @@ impl RedisStore {
         let ops = serde_json::to_string(&p.operations).unwrap_or_else(|_| "[]".into());
         let fresh_epoch = new_epoch();
         for _ in 0..MAX_ATTEMPTS {
-            let head = self.refresh(store).await.map_err(unavailable)?;
+            let head = bounded(READ_TIMEOUT, self.refresh(store))
+                .await
+                .map_err(unavailable)?;
             let gone = removed(head.current.as_deref(), &p.operations);
             if !force && !gone.is_empty() {
                 return Err(PushError::Breaking(gone));
@@ -244,12 +265,15 @@ pub async fn follow(store: Arc<Store>) {
             Err(_) => None,
         };
         // A push may have landed while the subscription was down.
-        healthy = report(redis.refresh(&store).await, healthy);
+        healthy = report(bounded(READ_TIMEOUT, redis.refresh(&store)).await, healthy);
         match &mut stream {
             Some(s) => loop {
                 match tokio::time::timeout(POLL_EVERY, s.next()).await {
                     Ok(None) => break,
-                    _ => healthy = report(redis.refresh(&store).await, healthy),
+                    _ => {
+                        healthy =
+                            report(bounded(READ_TIMEOUT, redis.refresh(&store)).await, healthy)
+                    }
                 }
             },
             None => tokio::time::sleep(POLL_EVERY).await,
