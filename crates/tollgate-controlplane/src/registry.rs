@@ -145,8 +145,10 @@ impl Registry {
 /// - `lost`: not heard from for [`LOST_AFTER`];
 /// - `diverged`: it refused the current snapshot, or it serves a version the
 ///   store does not have (one at or past the current version of the same
-///   epoch with another hash, or any version while the store has none);
-/// - `connecting`: it has not applied a snapshot from a control plane yet;
+///   epoch with another hash, or any version while the store has none), or
+///   one pushed to its admin API after it had received from a control plane;
+/// - `connecting`: it serves no versioned snapshot and has applied nothing
+///   from a control plane yet;
 /// - `in_sync`: it serves the current snapshot;
 /// - `behind`: it serves an older one and has not refused the current one
 ///   (it is sent the current one on its next poll).
@@ -165,7 +167,13 @@ pub fn classify(e: &Entry, st: &State, now_ms: u64) -> &'static str {
         return "diverged";
     }
     let Some(v) = e.version else {
-        return "connecting";
+        // No version, yet it applied something received before: it serves a
+        // snapshot pushed to its own admin API (`--allow-admin-config`).
+        return if e.seen == 0 || e.error.is_some() {
+            "connecting"
+        } else {
+            "diverged"
+        };
     };
     if e.hash == cur.hash {
         "in_sync"
@@ -247,6 +255,8 @@ mod tests {
             "diverged"
         );
         assert_eq!(classify(&dp(None, "x", 0, false), &cur, now), "connecting");
+        assert_eq!(classify(&dp(None, "x", 3, false), &cur, now), "diverged");
+        assert_eq!(classify(&dp(None, "x", 2, true), &cur, now), "connecting");
         assert_eq!(classify(&dp(Some(3), "h3", 3, false), &cur, now), "in_sync");
         assert_eq!(classify(&dp(Some(2), "h2", 2, false), &cur, now), "behind");
         assert_eq!(classify(&dp(Some(2), "h2", 3, true), &cur, now), "diverged");
