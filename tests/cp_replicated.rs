@@ -17,9 +17,14 @@ struct ControlPlane {
 
 impl ControlPlane {
     fn start(store: &str) -> ControlPlane {
+        Self::start_with_env(store, &[])
+    }
+
+    fn start_with_env(store: &str, env: &[(&str, &str)]) -> ControlPlane {
         let listen = format!("127.0.0.1:{}", support::free_port());
         let child = Command::new(BIN)
             .args(["cp", "--listen", &listen, "--store", store])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -345,6 +350,87 @@ fn a_redis_outage_refuses_pushes_only_and_versions_continue_after_its_restart() 
     };
     assert_eq!(v3, 3, "the sequence continues from the append-only file");
     wait_version(&[&dp], 3, Duration::from_secs(2));
+    let _ = redis.kill();
+    let _ = redis.wait();
+}
+
+#[test]
+fn a_rediss_store_is_verified_against_the_trusted_roots() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args(["-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = support::free_port();
+    let cert = tmp.path().join("cert.pem").display().to_string();
+    let key = tmp.path().join("key.pem").display().to_string();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
+        .args(["--tls-ca-cert-file", &cert, "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("rediss://127.0.0.1:{port}");
+
+    // Its certificate is not in the system roots: refused at start.
+    let refused = Command::new(BIN)
+        .args([
+            "cp",
+            "--listen",
+            &format!("127.0.0.1:{}", support::free_port()),
+        ])
+        .args(["--store", &url])
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("cp");
+    let _ = redis.try_wait();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("certificate verify failed"), "{err}");
+
+    // Trusted through OpenSSL's SSL_CERT_FILE: two replicas share it over TLS.
+    let trust = [("SSL_CERT_FILE", cert.as_str())];
+    let a = ControlPlane::start_with_env(&url, &trust);
+    let b = ControlPlane::start_with_env(&url, &trust);
+    let base = snapshot(upstream("billing"), upstream("flights"), "");
+    let (v, hash) = post(&a.url, &base).expect("push over TLS");
+    let cfg = get(&format!("{}/v1/config", b.url), &[])
+        .expect("config")
+        .json();
+    assert_eq!(
+        (cfg["version"].as_u64(), cfg["hash"].as_str()),
+        (Some(v), Some(hash.as_str()))
+    );
     let _ = redis.kill();
     let _ = redis.wait();
 }
