@@ -30,7 +30,8 @@ struct RunArgs {
     /// Snapshot file (YAML or JSON); watched and re-applied on change.
     #[arg(long, env = "TOLLGATE_CONFIG")]
     config: Option<PathBuf>,
-    /// Control-plane URL to subscribe to.
+    /// Control-plane URLs to subscribe to, comma-separated; the data plane
+    /// follows one and fails over to the next when it stops answering.
     #[arg(long, env = "TOLLGATE_CONTROL_PLANE")]
     control_plane: Option<String>,
     /// Proxy listen address.
@@ -175,8 +176,12 @@ enum Command {
         #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8005")]
         listen: String,
         /// Where the current snapshot is persisted across restarts.
-        #[arg(long, env = "TOLLGATE_DATA_DIR")]
+        #[arg(long, env = "TOLLGATE_DATA_DIR", conflicts_with = "store")]
         data_dir: Option<PathBuf>,
+        /// Keep versions and snapshots in Redis (redis:// or rediss://), shared
+        /// by every control plane started on the same store.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<String>,
         /// Largest snapshot a push may carry, in MiB (413 above).
         #[arg(long, env = "TOLLGATE_MAX_SNAPSHOT_MB", default_value_t = 256)]
         max_snapshot_mb: usize,
@@ -345,6 +350,7 @@ fn main() {
         Command::Cp {
             listen,
             data_dir,
+            store,
             max_snapshot_mb,
             token,
             tls_cert,
@@ -352,6 +358,7 @@ fn main() {
         } => tollgate_controlplane::run(tollgate_controlplane::CpOptions {
             listen,
             data_dir,
+            store,
             max_body: max_snapshot_mb.saturating_mul(1024 * 1024),
             token: token.map(Secret::new),
             // clap's `requires` makes these both present or both absent.

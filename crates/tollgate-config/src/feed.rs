@@ -40,6 +40,9 @@ pub struct Report {
     pub epoch: Option<String>,
     /// Seconds to hold the poll open.
     pub wait: u64,
+    /// The control-plane URL this data plane follows (one of its
+    /// `--control-plane` list), as the data plane spells it.
+    pub control_plane: Option<String>,
 }
 
 fn enc(s: &str) -> String {
@@ -93,6 +96,9 @@ impl Report {
         if let Some(e) = &self.epoch {
             q.push_str(&format!("&epoch={}", enc(e)));
         }
+        if let Some(c) = &self.control_plane {
+            q.push_str(&format!("&cp={}", enc(c)));
+        }
         q
     }
 
@@ -127,6 +133,7 @@ impl Report {
                 }
                 "error" => r.error = Some(v),
                 "epoch" => r.epoch = Some(v),
+                "cp" => r.control_plane = Some(v),
                 _ => {}
             }
         }
@@ -134,6 +141,9 @@ impl Report {
             return Err("id is required (at most 128 characters)".to_string());
         }
         truncate_chars(&mut r.hostname, 255);
+        if let Some(c) = &mut r.control_plane {
+            truncate_chars(c, 1024);
+        }
         if let Some(e) = &mut r.error {
             truncate_chars(e, MAX_ERROR_BYTES);
         }
@@ -170,6 +180,7 @@ mod tests {
             error: Some("bad: \"x\" & y=z".into()),
             epoch: Some("e1".into()),
             wait: 5,
+            control_plane: Some("http://cp-b:8005/x?y".into()),
         };
         assert_eq!(Report::from_query(&r.to_query()), Ok(r));
         assert!(Report::from_query("hostname=x").is_err());

@@ -1,11 +1,13 @@
 //! `tollgate cp`: the control-plane feed. It holds the current snapshot,
 //! validates pushes with the same code as the data planes, refuses breaking
 //! pushes unless forced, versions and persists snapshots, and serves them to
-//! subscribed data planes over a long-poll (docs/control-plane.md).
+//! subscribed data planes over a long-poll (docs/control-plane.md). With
+//! `--store redis://...`, several replicas share one version sequence.
 
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod store_redis;
 
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
@@ -18,6 +20,9 @@ use tollgate_config::auth::Secret;
 pub struct CpOptions {
     pub listen: String,
     pub data_dir: Option<PathBuf>,
+    /// `redis://` or `rediss://` URL of a store shared with other replicas
+    /// (instead of `data_dir`).
+    pub store: Option<String>,
     /// Largest snapshot accepted by a push, in bytes (413 above).
     pub max_body: usize,
     /// Bearer token every `/v1/*` request must carry (401 otherwise).
@@ -36,6 +41,8 @@ pub struct TlsFiles {
 pub enum CpError {
     #[error("cannot open the data directory: {0}")]
     Store(std::io::Error),
+    #[error("cannot use the store {url}: {reason}")]
+    SharedStore { url: String, reason: String },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -46,7 +53,13 @@ pub enum CpError {
 }
 
 pub fn run(opts: CpOptions) -> Result<(), CpError> {
-    let store = Arc::new(store::Store::open(opts.data_dir.clone()).map_err(CpError::Store)?);
+    let (store, registry) = match &opts.store {
+        Some(url) => open_shared(url)?,
+        None => (
+            Arc::new(store::Store::open(opts.data_dir.clone()).map_err(CpError::Store)?),
+            registry::Registry::memory(),
+        ),
+    };
     match store.current() {
         Some(c) => {
             tracing::info!(version = c.version, hash = %c.hash, "serving the persisted snapshot")
@@ -71,7 +84,7 @@ pub fn run(opts: CpOptions) -> Result<(), CpError> {
         "tollgate control plane".to_string(),
         server::ControlPlane {
             store,
-            registry: registry::Registry::default(),
+            registry,
             max_body: opts.max_body,
             token: opts.token.clone(),
         },
@@ -93,4 +106,53 @@ pub fn run(opts: CpOptions) -> Result<(), CpError> {
     let scheme = if opts.tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %opts.listen, scheme, auth = opts.token.is_some(), "control plane running");
     server.run_forever()
+}
+
+/// Connects to the shared store and keeps following it on a thread of its
+/// own, whose runtime also drives the Redis connection the handlers use.
+fn open_shared(url: &str) -> Result<(Arc<store::Store>, registry::Registry), CpError> {
+    let fail = |reason: String| CpError::SharedStore {
+        url: redact(url),
+        reason,
+    };
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(fail(
+            "only redis:// and rediss:// URLs are supported".into(),
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let connect = async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            store_redis::connect(url),
+        )
+        .await
+    };
+    let store = match rt.block_on(connect) {
+        Ok(Ok(s)) => Arc::new(s),
+        Ok(Err(e)) => return Err(fail(e.to_string())),
+        Err(_) => return Err(fail("timed out connecting".into())),
+    };
+    let conn = store
+        .redis()
+        .map(store_redis::RedisStore::connection)
+        .ok_or_else(|| fail("not a shared store".into()))?;
+    let follower = store.clone();
+    std::thread::Builder::new()
+        .name("tollgate-cp-store".into())
+        .spawn(move || rt.block_on(store_redis::follow(follower)))
+        .map_err(|e| fail(e.to_string()))?;
+    tracing::info!(store = %redact(url), "versions and snapshots kept in the shared store");
+    Ok((store, registry::Registry::Redis(conn)))
+}
+
+/// The URL without its password, for logs and errors.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+        _ => url.to_string(),
+    }
 }

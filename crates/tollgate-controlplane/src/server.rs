@@ -1,6 +1,6 @@
 //! The control plane's HTTP API (contract §7) and the subscribe long-poll.
 
-use crate::registry::Registry;
+use crate::registry::{Registry, HEARTBEAT};
 use crate::store::{PushError, Store};
 use async_trait::async_trait;
 use http::{Method, Response, StatusCode};
@@ -78,39 +78,69 @@ impl ControlPlane {
             Ok(b) => b,
             Err(resp) => return resp,
         };
-        let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || store.push(body, force)).await;
-        match result {
-            Ok(Ok(stored)) => {
+        match self.store.push_async(body, force).await {
+            Ok(stored) => {
                 tracing::info!(version = stored.version, hash = %stored.hash, "snapshot pushed");
                 json_response(
                     StatusCode::CREATED,
                     &json!({"version": stored.version, "hash": stored.hash}),
                 )
             }
-            Ok(Err(PushError::Invalid(errors))) => json_response(
+            Err(PushError::Invalid(errors)) => json_response(
                 StatusCode::BAD_REQUEST,
                 &json!({"message": format!("invalid snapshot: {} error(s)", errors.0.len()), "errors": errors.0}),
             ),
-            Ok(Err(PushError::Breaking(removed))) => json_response(
+            Err(PushError::Breaking(removed)) => json_response(
                 StatusCode::CONFLICT,
                 &json!({
                     "message": format!("the snapshot removes {} existing operation(s); push with ?force=true to accept", removed.len()),
                     "removed_operations": removed,
                 }),
             ),
-            Ok(Err(e @ PushError::Persist(_))) => {
+            Err(e @ PushError::Persist(_)) => {
                 tracing::error!("{e}");
                 message(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
             }
+            Err(e @ PushError::Unavailable(_)) => {
+                tracing::error!("push refused: {e}");
+                message(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+            }
+        }
+    }
+
+    /// With a shared store, reads its head first: a replica answers with what
+    /// another one accepted a moment ago, not with its cached copy.
+    async fn fresh(&self) {
+        if let Some(r) = self.store.redis() {
+            let read = crate::store_redis::bounded(
+                crate::store_redis::READ_TIMEOUT,
+                r.refresh(&self.store),
+            );
+            if let Err(e) = read.await {
+                tracing::debug!("cannot read the store; answering from the cached copy: {e}");
+            }
+        }
+    }
+
+    async fn data_planes(&self) -> Response<Vec<u8>> {
+        self.fresh().await;
+        match self.registry.entries().await {
+            Ok(entries) => {
+                let list = crate::registry::view(entries, &self.store.state());
+                json_response(
+                    StatusCode::OK,
+                    &serde_json::to_value(list).unwrap_or(Value::Null),
+                )
+            }
             Err(e) => message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("push failed: {e}"),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("cannot read the data-plane list from the store: {e}"),
             ),
         }
     }
 
-    fn get_config(&self) -> Response<Vec<u8>> {
+    async fn get_config(&self) -> Response<Vec<u8>> {
+        self.fresh().await;
         match self.store.current() {
             None => message(StatusCode::NOT_FOUND, "no snapshot has been pushed yet"),
             Some(c) => json_response(
@@ -135,29 +165,37 @@ impl ControlPlane {
             .get(http::header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("gzip"));
-        self.registry.poll(&report);
+        self.registry.record(&report).await;
         let mut rx = self.store.subscribe();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(report.wait);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        // Watching the connection lets a data plane that went away stop its
+        // heartbeat at once, instead of when the poll would have ended.
+        let mut watch_client = true;
         let answer = loop {
-            if let Some(cur) = self.store.current() {
+            let st = self.store.state();
+            if let Some(cur) = &st.current {
                 // `!=` rather than `>`: a control plane that lost its data dir restarts
                 // its versions at 1, and its data planes must still follow it.
-                if cur.version != report.seen
-                    || report.epoch.as_deref() != Some(self.store.epoch.as_str())
-                {
-                    break Some(cur);
+                if cur.version != report.seen || report.epoch.as_deref() != Some(&*st.epoch) {
+                    break Some((st.epoch.clone(), cur.clone()));
                 }
             }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => break None,
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { break None },
+                _ = tokio::time::sleep_until(deadline) => break None,
+                _ = beat.tick() => self.registry.record(&report).await,
+                gone = s.read_body_or_idle(true), if watch_client => match gone {
+                    Err(_) => return message(StatusCode::BAD_REQUEST, "the data plane went away"),
+                    Ok(_) => watch_client = false,
+                },
             }
         };
-        self.registry.done(&report.id);
-        let Some(cur) = answer else {
+        self.registry.record(&report).await;
+        let Some((epoch, cur)) = answer else {
             return Response::builder()
                 .status(StatusCode::NO_CONTENT)
-                .header(feed::EPOCH_HEADER, self.store.epoch.as_str())
+                .header(feed::EPOCH_HEADER, &*self.store.state().epoch)
                 .body(Vec::new())
                 .unwrap_or_default();
         };
@@ -172,7 +210,7 @@ impl ControlPlane {
             .header("content-length", body.len())
             .header(feed::VERSION_HEADER, cur.version)
             .header(feed::HASH_HEADER, cur.hash.as_str())
-            .header(feed::EPOCH_HEADER, self.store.epoch.as_str());
+            .header(feed::EPOCH_HEADER, &*epoch);
         if let Some(enc) = encoding {
             b = b.header("content-encoding", enc);
         }
@@ -197,17 +235,8 @@ impl ServeHttp for ControlPlane {
         }
         match (method, path.as_str()) {
             (Method::POST, feed::CONFIG_PATH) => self.push(s).await,
-            (Method::GET, feed::CONFIG_PATH) => self.get_config(),
-            (Method::GET, feed::DATA_PLANES_PATH) => {
-                let cur = self.store.current();
-                let list = self
-                    .registry
-                    .list(cur.as_ref().map(|c| (c.version, c.hash.as_str())));
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::to_value(list).unwrap_or(Value::Null),
-                )
-            }
+            (Method::GET, feed::CONFIG_PATH) => self.get_config().await,
+            (Method::GET, feed::DATA_PLANES_PATH) => self.data_planes().await,
             (Method::GET, feed::SUBSCRIBE_PATH) => self.subscribe(s).await,
             (Method::GET, "/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
             _ => message(StatusCode::NOT_FOUND, "Not found"),

@@ -1,10 +1,14 @@
 //! The control plane's snapshot store: validation, the breaking-change check,
-//! versioning, and persistence in `--data-dir` that survives crashes.
+//! versioning, and persistence. Two backends: `--data-dir` (embedded, this
+//! file) and `--store redis://...` (shared by replicas, `store_redis.rs`).
+//! Either way every replica serves from an in-memory copy of the current
+//! snapshot, replaced and announced through a watch channel on each change.
 //!
-//! Persistence writes the snapshot to `snapshot-<version>` and then points
-//! `current.json` at it, each by write-to-temp, fsync, rename: a crash at any
-//! moment leaves `current.json` naming a complete file.
+//! Disk persistence writes the snapshot to `snapshot-<version>` and then
+//! points `current.json` at it, each by write-to-temp, fsync, rename: a crash
+//! at any moment leaves `current.json` naming a complete file.
 
+use crate::store_redis::RedisStore;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
@@ -26,6 +30,14 @@ pub struct Stored {
     pub operations: BTreeSet<String>,
 }
 
+/// What a replica serves: the store's epoch and its current snapshot.
+#[derive(Clone)]
+pub struct State {
+    /// Random id of the store's version sequence (see `feed::EPOCH_HEADER`).
+    pub epoch: Arc<str>,
+    pub current: Option<Arc<Stored>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     #[error("invalid snapshot")]
@@ -34,6 +46,28 @@ pub enum PushError {
     Breaking(Vec<String>),
     #[error("cannot persist the snapshot: {0}")]
     Persist(std::io::Error),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A validated push, ready to be versioned.
+pub struct Prepared {
+    pub hash: String,
+    pub bytes: Vec<u8>,
+    pub gzipped: Vec<u8>,
+    pub operations: BTreeSet<String>,
+}
+
+impl Prepared {
+    pub fn into_stored(self, version: u64) -> Stored {
+        Stored {
+            version,
+            hash: self.hash,
+            bytes: self.bytes,
+            gzipped: self.gzipped,
+            operations: self.operations,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,14 +77,20 @@ struct Pointer {
     file: String,
 }
 
+enum Backend {
+    Disk {
+        dir: Option<PathBuf>,
+        /// Serializes pushes: compare, persist and publish happen as one step.
+        push_lock: Mutex<()>,
+    },
+    Redis(RedisStore),
+}
+
 pub struct Store {
-    /// Random id of this store's version sequence (see `feed::EPOCH_HEADER`).
-    pub epoch: String,
-    dir: Option<PathBuf>,
-    current: Mutex<Option<Arc<Stored>>>,
-    /// Serializes pushes: compare, persist and publish happen as one step.
-    push_lock: Mutex<()>,
+    state: Mutex<State>,
+    /// Bumped on every change of `state`; subscribers wake on it.
     changes: watch::Sender<u64>,
+    backend: Backend,
 }
 
 fn operations(s: &Snapshot) -> BTreeSet<String> {
@@ -65,7 +105,7 @@ fn operations(s: &Snapshot) -> BTreeSet<String> {
         .collect()
 }
 
-fn new_epoch() -> String {
+pub(crate) fn new_epoch() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -74,7 +114,7 @@ fn new_epoch() -> String {
     tollgate_config::hash_bytes(&[&nanos.to_le_bytes(), &pid.to_le_bytes()])[..16].to_string()
 }
 
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::fast());
     enc.write_all(bytes)?;
     enc.finish()
@@ -92,29 +132,66 @@ fn check(bytes: &[u8]) -> Result<Snapshot, ConfigErrors> {
     Ok(s)
 }
 
+/// Validates a pushed document (CPU-bound: run it on a blocking thread).
+pub fn prepare(bytes: Vec<u8>) -> Result<Prepared, PushError> {
+    let snap = check(&bytes).map_err(PushError::Invalid)?;
+    let gzipped = gzip(&bytes).map_err(PushError::Persist)?;
+    Ok(Prepared {
+        hash: snap.hash.clone(),
+        operations: operations(&snap),
+        bytes,
+        gzipped,
+    })
+}
+
+/// The operations `prev` has and `next` lacks.
+pub(crate) fn removed(prev: Option<&Stored>, next: &BTreeSet<String>) -> Vec<String> {
+    prev.map(|p| p.operations.difference(next).cloned().collect())
+        .unwrap_or_default()
+}
+
 impl Store {
-    /// Opens the store, loading the persisted snapshot if there is one.
+    /// Opens the embedded store, loading the persisted snapshot if there is one.
     pub fn open(dir: Option<PathBuf>) -> std::io::Result<Store> {
         let mut current = None;
         if let Some(d) = &dir {
             std::fs::create_dir_all(d)?;
             current = Self::load(d)?;
         }
-        let version = current
-            .as_ref()
-            .map(|c: &Arc<Stored>| c.version)
-            .unwrap_or(0);
         let epoch = match &dir {
             Some(d) => Self::epoch(d)?,
             None => new_epoch(),
         };
-        Ok(Store {
-            epoch,
-            dir,
-            current: Mutex::new(current),
-            push_lock: Mutex::new(()),
-            changes: watch::channel(version).0,
-        })
+        let state = State {
+            epoch: epoch.into(),
+            current,
+        };
+        Ok(Self::with_backend(
+            state,
+            Backend::Disk {
+                dir,
+                push_lock: Mutex::new(()),
+            },
+        ))
+    }
+
+    pub(crate) fn with_redis(state: State, redis: RedisStore) -> Store {
+        Self::with_backend(state, Backend::Redis(redis))
+    }
+
+    fn with_backend(state: State, backend: Backend) -> Store {
+        Store {
+            state: Mutex::new(state),
+            changes: watch::channel(0).0,
+            backend,
+        }
+    }
+
+    pub(crate) fn redis(&self) -> Option<&RedisStore> {
+        match &self.backend {
+            Backend::Redis(r) => Some(r),
+            Backend::Disk { .. } => None,
+        }
     }
 
     /// The data dir's epoch, created on first use.
@@ -157,40 +234,88 @@ impl Store {
         })))
     }
 
-    pub fn current(&self) -> Option<Arc<Stored>> {
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn state(&self) -> State {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// A receiver that changes whenever a new version is published.
+    pub fn current(&self) -> Option<Arc<Stored>> {
+        self.state().current
+    }
+
+    /// A receiver that changes whenever the epoch or the current snapshot does.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
-    /// Validates, checks for removed operations (unless `force`), persists and publishes.
-    pub fn push(&self, bytes: Vec<u8>, force: bool) -> Result<Arc<Stored>, PushError> {
-        let snap = check(&bytes).map_err(PushError::Invalid)?;
-        let ops = operations(&snap);
-        let gzipped = gzip(&bytes).map_err(PushError::Persist)?;
-        let _guard = self.push_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let prev = self.current();
-        if let (Some(prev), false) = (&prev, force) {
-            let removed: Vec<String> = prev.operations.difference(&ops).cloned().collect();
-            if !removed.is_empty() {
-                return Err(PushError::Breaking(removed));
+    /// Serves `current` from now on unless it is older than what is served:
+    /// within one epoch versions only grow, so a late answer never rolls back.
+    pub(crate) fn install(&self, epoch: Arc<str>, current: Option<Arc<Stored>>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let served = st.current.as_ref().map(|c| c.version);
+        let offered = current.as_ref().map(|c| c.version);
+        let changed = if st.epoch == epoch {
+            offered > served
+        } else {
+            true
+        };
+        if changed {
+            *st = State { epoch, current };
+            drop(st);
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Stops serving a snapshot the store no longer has (its data was lost).
+    pub(crate) fn clear(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.current.take().is_some() {
+            drop(st);
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Validates, checks for removed operations (unless `force`), versions,
+    /// persists and publishes, on whichever backend this store uses.
+    pub async fn push_async(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+        force: bool,
+    ) -> Result<Arc<Stored>, PushError> {
+        let prepared = tokio::task::spawn_blocking(move || prepare(bytes))
+            .await
+            .map_err(|e| PushError::Unavailable(e.to_string()))??;
+        match &self.backend {
+            Backend::Redis(r) => r.commit(self, prepared, force).await,
+            Backend::Disk { .. } => {
+                let me = self.clone();
+                tokio::task::spawn_blocking(move || me.commit_disk(prepared, force))
+                    .await
+                    .map_err(|e| PushError::Unavailable(e.to_string()))?
             }
         }
+    }
+
+    /// [`Store::push_async`] for the embedded store, on the calling thread.
+    pub fn push(&self, bytes: Vec<u8>, force: bool) -> Result<Arc<Stored>, PushError> {
+        self.commit_disk(prepare(bytes)?, force)
+    }
+
+    fn commit_disk(&self, p: Prepared, force: bool) -> Result<Arc<Stored>, PushError> {
+        let Backend::Disk { dir, push_lock } = &self.backend else {
+            return Err(PushError::Unavailable(
+                "a shared store takes pushes asynchronously".into(),
+            ));
+        };
+        let _guard = push_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self.state();
+        let prev = st.current;
+        let gone = removed(prev.as_deref(), &p.operations);
+        if !force && !gone.is_empty() {
+            return Err(PushError::Breaking(gone));
+        }
         let version = prev.as_ref().map(|p| p.version).unwrap_or(0) + 1;
-        let stored = Arc::new(Stored {
-            version,
-            hash: snap.hash.clone(),
-            bytes,
-            gzipped,
-            operations: ops,
-        });
-        if let Some(dir) = &self.dir {
+        let stored = Arc::new(p.into_stored(version));
+        if let Some(dir) = dir {
             let file = format!("snapshot-{version}");
             tollgate_config::persist::write_atomic(dir, &file, &stored.bytes)
                 .map_err(PushError::Persist)?;
@@ -206,8 +331,7 @@ impl Store {
                 let _ = std::fs::remove_file(dir.join(format!("snapshot-{}", prev.version)));
             }
         }
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(stored.clone());
-        self.changes.send_replace(version);
+        self.install(st.epoch, Some(stored.clone()));
         Ok(stored)
     }
 }

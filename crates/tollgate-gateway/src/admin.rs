@@ -63,9 +63,10 @@ impl AdminApp {
             },
             "warnings": l.snap.warnings,
             "control_plane": match &self.feed {
-                None => json!({"url": Value::Null, "connected": false, "last_sync": Value::Null}),
+                None => json!({"url": Value::Null, "urls": [], "connected": false, "last_sync": Value::Null}),
                 Some(f) => json!({
-                    "url": f.url,
+                    "url": f.url(),
+                    "urls": f.urls,
                     "connected": f.connected.load(std::sync::atomic::Ordering::Relaxed),
                     "last_sync": f.last_sync.lock().unwrap_or_else(|p| p.into_inner())
                         .map(|t| humantime::format_rfc3339_millis(t).to_string()),
@@ -93,7 +94,7 @@ impl AdminApp {
                 StatusCode::CONFLICT,
                 &json!({"message": format!(
                     "this data plane follows the control plane {}; push there (or start with --allow-admin-config)",
-                    feed.url
+                    feed.url()
                 )}),
             );
         }

@@ -2,11 +2,15 @@
 //! then long-poll the control plane, apply each new snapshot, cache it, and
 //! report back. Runs on its own thread; the running snapshot is never dropped
 //! because the control plane is gone or sends something unusable.
+//!
+//! With several control-plane URLs the data plane follows one at a time and
+//! moves to the next as soon as a poll fails; only when every one has failed
+//! in a row does it back off.
 
 use crate::state::Gateway;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tollgate_config::auth::Secret;
@@ -17,13 +21,42 @@ const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// What `/status` shows about the control plane.
 pub struct FeedStatus {
-    pub url: String,
+    /// Every `--control-plane` URL, in the order given.
+    pub urls: Vec<String>,
+    /// Index in `urls` of the one followed now.
+    following: AtomicUsize,
     pub connected: AtomicBool,
     pub last_sync: Mutex<Option<SystemTime>>,
 }
 
+impl FeedStatus {
+    /// From a comma-separated URL list; `None` when it names none.
+    pub fn new(list: &str) -> Option<FeedStatus> {
+        let urls: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        if urls.is_empty() {
+            return None;
+        }
+        Some(FeedStatus {
+            urls,
+            following: AtomicUsize::new(0),
+            connected: AtomicBool::new(false),
+            last_sync: Mutex::new(None),
+        })
+    }
+
+    /// The control plane followed now.
+    pub fn url(&self) -> &str {
+        let i = self.following.load(Ordering::Relaxed);
+        self.urls.get(i).map(String::as_str).unwrap_or("")
+    }
+}
+
 pub struct FeedOptions {
-    pub url: String,
     pub cache_dir: Option<PathBuf>,
     /// The control-plane epoch of the snapshot served at start (from the cache).
     pub epoch: Option<String>,
@@ -244,7 +277,12 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
     let mut epoch = opts.epoch.clone();
     let mut error: Option<String> = None;
     let mut failures = 0u32;
+    let count = status.urls.len().max(1);
+    // The first poll on a connection asks for an immediate answer: it tells
+    // whether this control plane is reachable without holding for `wait`.
+    let mut probe = true;
     loop {
+        let url = status.url().to_string();
         let cur = gw.current();
         let report = Report {
             id: opts.id.clone(),
@@ -254,15 +292,17 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
             seen,
             error: error.clone(),
             epoch: epoch.clone(),
-            wait: feed::MAX_WAIT_SECS,
+            wait: if probe { 0 } else { feed::MAX_WAIT_SECS },
+            control_plane: Some(url.clone()),
         };
         drop(cur);
-        match poll(&agent, &opts.url, auth.as_deref(), &report) {
+        match poll(&agent, &url, auth.as_deref(), &report) {
             Ok(p) => {
                 if failures > 0 {
-                    tracing::info!(url = %opts.url, "control plane reachable again");
+                    tracing::info!(url = %url, "following this control plane");
                 }
                 failures = 0;
+                probe = false;
                 unauthorized = false;
                 status.connected.store(true, Ordering::Relaxed);
                 if let Poll::Snapshot {
@@ -310,14 +350,22 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 status.connected.store(false, Ordering::Relaxed);
                 let refused = matches!(e, PollError::Unauthorized);
                 if refused && !unauthorized {
-                    tracing::error!(url = %opts.url, "{e}; still serving the current snapshot, retrying with backoff");
+                    tracing::error!(url = %url, "{e}; still serving the current snapshot, retrying with backoff");
                 } else if failures == 0 || unauthorized != refused {
-                    tracing::warn!(url = %opts.url, "control plane unreachable, retrying with backoff: {e}");
+                    tracing::warn!(url = %url, "control plane unreachable, retrying with backoff: {e}");
                 }
                 unauthorized = refused;
-                let wait = backoff(failures);
+                probe = true;
                 failures = failures.saturating_add(1);
-                std::thread::sleep(wait);
+                let next = (status.following.load(Ordering::Relaxed) + 1) % count;
+                status.following.store(next, Ordering::Relaxed);
+                // The next control plane is tried at once; a full round of
+                // failures backs off as a single one would.
+                if (failures as usize).rem_euclid(count) != 0 {
+                    std::thread::sleep(Duration::from_millis(20));
+                } else {
+                    std::thread::sleep(backoff(failures / count as u32 - 1));
+                }
             }
         }
     }

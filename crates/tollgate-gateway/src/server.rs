@@ -12,8 +12,7 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tollgate_config::auth::Secret;
 
@@ -58,6 +57,8 @@ pub enum StartError {
     },
     #[error("cannot start the control-plane subscription: {0}")]
     Feed(std::io::Error),
+    #[error("--control-plane names no URL")]
+    NoControlPlane,
     #[error("control plane TLS: {0}")]
     FeedTls(crate::feed::TlsSetupError),
     #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
@@ -133,17 +134,15 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     probe(&opts.listen)?;
     probe(&opts.admin_listen)?;
-    let feed_status = opts.control_plane.as_ref().map(|url| {
-        Arc::new(FeedStatus {
-            url: url.clone(),
-            connected: AtomicBool::new(false),
-            last_sync: Mutex::new(None),
-        })
-    });
-    if let (Some(url), Some(status), Some(tls)) = (&opts.control_plane, &feed_status, feed_tls) {
+    let feed_status = match &opts.control_plane {
+        Some(list) => Some(Arc::new(
+            FeedStatus::new(list).ok_or(StartError::NoControlPlane)?,
+        )),
+        None => None,
+    };
+    if let (Some(status), Some(tls)) = (&feed_status, feed_tls) {
         let hostname = crate::feed::hostname();
         let feed = FeedOptions {
-            url: url.clone(),
             cache_dir: opts.cache_dir.clone(),
             epoch: cached_epoch.clone(),
             id: crate::feed::data_plane_id(&hostname, &opts.listen),
