@@ -44,6 +44,13 @@ fn bench(c: &mut Criterion) {
             black_box(t.route)
         })
     });
+    // The route table alone, on paths already normalized.
+    c.bench_function("route_only_10k_routes", |b| {
+        b.iter(|| {
+            i = (i + 1) % paths.len();
+            black_box(t.find(&get, "h", &paths[i]).map(|m| m.route))
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -6,7 +6,7 @@
 //! candidates whose prefix the path has, in that order, and stops at the first
 //! match.
 
-use crate::prefix_trie::{PrefixTrie, TrieBuilder, MAX_HITS};
+use crate::prefix_trie::{Hit, PrefixTrie, TrieBuilder, MAX_HITS};
 use std::borrow::Cow;
 use tollgate_config::model::{EscapedSlashes, HeadersWithUnderscores, PathParameters};
 use tollgate_config::{RouteSpec, Snapshot};
@@ -152,15 +152,15 @@ impl RouteTable {
 
     /// Finds the route for a normalized path; `host` without port.
     pub fn find(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
-        let mut hits: [&[u32]; MAX_HITS] = [&[]; MAX_HITS];
+        let mut hits = [Hit::default(); MAX_HITS];
         match self.trie.prefixes_of(path, &mut hits) {
             // Longest prefix first, each prefix's candidates in precedence order:
             // the order of the sorted candidate list.
             Some(n) => hits[..n]
                 .iter()
                 .rev()
-                .flat_map(|cands| cands.iter())
-                .find_map(|&i| {
+                .flat_map(|&h| self.trie.cands(h))
+                .find_map(|i| {
                     let c = self.candidates.get(i as usize)?;
                     self.try_prefixed(c, method, host, path)
                 }),
