@@ -14,9 +14,11 @@ pub mod operations;
 pub mod persist;
 pub mod plugins;
 pub mod resolved;
+mod router_check;
 pub mod synth;
 mod validate;
 mod validate_access;
+mod validate_api;
 mod validate_fail_closed;
 mod validate_plugins;
 

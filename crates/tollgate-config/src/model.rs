@@ -167,6 +167,19 @@ pub struct Api {
     pub spec_file: Option<String>,
     #[serde(default)]
     pub operations: Vec<ManualOperation>,
+    /// What a spec operation the router cannot hold does to the API.
+    #[serde(default)]
+    pub on_unsupported_operation: OnUnsupported,
+}
+
+/// `error` (default): the snapshot is refused, one error per path.
+/// `skip`: the API is imported without those operations, each warned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnsupported {
+    #[default]
+    Error,
+    Skip,
 }
 
 #[derive(Debug, Clone, Deserialize)]
