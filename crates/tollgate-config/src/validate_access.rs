@@ -46,7 +46,7 @@ pub(crate) fn validate(
             .iter()
             .map(|(i, s)| (*i, s.name.as_str())),
     );
-    let strategies = raw
+    let strategies: Vec<StrategySpec> = raw
         .auth_strategies
         .iter()
         .map(|(i, s)| {
@@ -62,9 +62,16 @@ pub(crate) fn validate(
                     "needs at least one non-empty name",
                 );
             }
+            if s.ttl.as_ref().is_some_and(|t| t.value == 0) {
+                ctx.err(
+                    format!("auth_strategies[{i}].ttl.value"),
+                    "must be at least 1",
+                );
+            }
             StrategySpec {
                 name: s.name.clone(),
                 key_names: s.key_names.clone(),
+                ttl_s: s.ttl.as_ref().map(model::KeyTtl::seconds),
             }
         })
         .collect();
@@ -85,10 +92,12 @@ pub(crate) fn validate(
         "name",
         raw.applications.iter().map(|(i, a)| (*i, a.name.as_str())),
     );
+    let strategy_ttls: Vec<Option<u64>> = strategies.iter().map(|s| s.ttl_s).collect();
     let names = Names {
         apis: &api_names,
         packages: &package_names,
         strategies: &strategy_names,
+        strategy_ttls: &strategy_ttls,
         consumers,
     };
     let mut seen_creds: HashMap<[u8; 32], usize> = HashMap::new();
@@ -231,6 +240,8 @@ struct Names<'a> {
     apis: &'a HashMap<String, usize>,
     packages: &'a HashMap<String, usize>,
     strategies: &'a HashMap<String, usize>,
+    /// Per strategy, its key ttl in seconds.
+    strategy_ttls: &'a [Option<u64>],
     consumers: &'a HashMap<String, usize>,
 }
 
@@ -298,9 +309,22 @@ fn application(
                 v.insert(i);
             }
         }
+        let ttl = names.strategy_ttls.get(strategy).copied().flatten();
+        let expires_at = match (ttl, c.created_at) {
+            (Some(ttl), Some(created)) => Some(created.saturating_add(ttl)),
+            (Some(_), None) => {
+                ctx.err(
+                    format!("{}.created_at", cat()),
+                    "the auth strategy sets a key ttl: give the credential's creation time (Unix seconds) so it can expire",
+                );
+                continue;
+            }
+            (None, _) => None,
+        };
         credentials.push(CredentialSpec {
             sha256: hash,
             plain: c.key.clone(),
+            expires_at,
         });
     }
     let mut registrations = Vec::with_capacity(a.registrations.len());

@@ -70,6 +70,9 @@ pub struct CredentialIndex {
     /// True when some credential is known only by its hash: unknown plain
     /// keys must then be hashed before they can be called unknown.
     has_hash_only: bool,
+    /// Credential → Unix second from which it is refused. Kept apart so that
+    /// `Credential` stays 16 bytes; most snapshots have no expiring keys.
+    expiries: HashMap<u32, u64>,
 }
 
 /// First 8 bytes of the SHA-256 as a number and as 16 hex characters.
@@ -80,6 +83,30 @@ pub fn identity(hash: &[u8; 32]) -> (u64, String) {
 }
 
 impl CredentialIndex {
+    /// Adds a credential that expires at `expires_at` (Unix seconds).
+    pub fn insert_expiring(
+        &mut self,
+        app: u32,
+        hash: [u8; 32],
+        plain: Option<&str>,
+        expires_at: Option<u64>,
+    ) {
+        if let Some(at) = expires_at {
+            self.expiries.insert(self.creds.len() as u32, at);
+        }
+        self.insert(app, hash, plain);
+    }
+
+    /// Whether a credential has expired at `now_unix_s`. An unknown time (0)
+    /// counts every expiring credential as expired: never fail open.
+    pub fn expired(&self, idx: u32, now_unix_s: u64) -> bool {
+        !self.expiries.is_empty()
+            && self
+                .expiries
+                .get(&idx)
+                .is_some_and(|&at| now_unix_s == 0 || now_unix_s >= at)
+    }
+
     /// Adds a credential; `plain` is the key when the snapshot carried it.
     pub fn insert(&mut self, app: u32, hash: [u8; 32], plain: Option<&str>) {
         let mut b = [0u8; 8];
