@@ -35,6 +35,13 @@ pub(crate) fn check(
                 ctx.resolve(consumers, a, "consumer", format!("{at}.config.anonymous"));
             }
             if let Some(rl) = &c.rate_limiting {
+                if let Some(redis) = &rl.redis {
+                    crate::redis_fields::check(
+                        ctx,
+                        &format!("{at}.config.rate_limiting.redis"),
+                        redis,
+                    );
+                }
                 match rl.sync_rate {
                     None if rl.redis.is_some() => ctx.warn(
                         format!("{at}.config.rate_limiting.redis"),
@@ -79,6 +86,9 @@ pub(crate) fn check(
                     }
                 }
                 prev = Some((name, v));
+            }
+            if let Some(redis) = &c.redis {
+                crate::redis_fields::check(ctx, &format!("{at}.config.redis"), redis);
             }
             if !(400..=599).contains(&c.error_code) {
                 ctx.err(
