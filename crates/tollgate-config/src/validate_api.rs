@@ -77,6 +77,12 @@ pub(crate) fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex)
                 continue;
             }
         };
+        if method == "CONNECT" {
+            ctx.warn(
+                &loc,
+                "CONNECT requests are answered 405 before routing (as Kong's nginx does): the operation is kept but no request matches it",
+            );
+        }
         let path = match check_template(&f.path) {
             Ok(p) => p,
             Err(e) => {
