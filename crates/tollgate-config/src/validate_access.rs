@@ -33,8 +33,9 @@ pub(crate) fn validate(
     );
     let mut apis = Vec::with_capacity(raw.apis.len());
     let mut op_indexes = Vec::with_capacity(raw.apis.len());
+    let mut router = crate::router_check::RouterCheck::default();
     for (i, a) in &raw.apis {
-        let (api, index) = crate::validate_api::api(ctx, *i, a);
+        let (api, index) = crate::validate_api::api(ctx, *i, a, &mut router);
         apis.push(api);
         op_indexes.push(index);
     }

@@ -25,7 +25,13 @@ struct Found {
     from_spec: bool,
 }
 
-pub(crate) fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex) {
+/// `router` is shared by all APIs, in snapshot order, as the core's router is.
+pub(crate) fn api(
+    ctx: &mut Ctx,
+    i: usize,
+    a: &model::Api,
+    router: &mut RouterCheck,
+) -> (ApiSpec, OpIndex) {
     let at = format!("apis[{i}]");
     let skip = a.on_unsupported_operation == OnUnsupported::Skip;
     let mut found: Vec<Found> = Vec::new();
@@ -67,7 +73,6 @@ pub(crate) fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex)
     let mut ops: Vec<OperationSpec> = Vec::new();
     let mut index: OpIndex = HashMap::new();
     let mut ids: HashMap<String, usize> = HashMap::new();
-    let mut router = RouterCheck::default();
     for f in found {
         let loc = f.loc;
         let method = match check_method(&f.method) {
@@ -291,6 +296,14 @@ mod tests {
         let doc = "_format_version: \"3.0\"\napis:\n  - name: x\n    on_unsupported_operation: skip\n    operations:\n      - { method: GET, path: \"/f/thumb.{ext}\" }\n      - { method: GET, path: \"/f/{id}.json\" }\n";
         let errs = load_bytes(doc.as_bytes(), None).expect_err("refused").0;
         assert_eq!(errs[0].path, "apis[0].operations[1]");
+    }
+
+    #[test]
+    fn conflicts_across_apis_are_found_before_compiling() {
+        let doc = "_format_version: \"3.0\"\napis:\n  - name: a\n    operations: [{ method: GET, path: \"/f/thumb.{ext}\" }, { method: GET, path: \"/g/{id}\" }]\n  - name: b\n    operations: [{ method: GET, path: \"/g/{other}\" }, { method: GET, path: \"/f/{id}.json\" }]\n";
+        let errs = load_bytes(doc.as_bytes(), None).expect_err("refused").0;
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].path, "apis[1].operations[1]");
     }
 
     #[test]
