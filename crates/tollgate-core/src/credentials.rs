@@ -341,4 +341,24 @@ mod tests {
         );
         assert_eq!(query_value("x=%4", "x").as_deref(), Some(b"%4".as_slice()));
     }
+
+    #[test]
+    fn expiring_credentials() {
+        let mut idx = CredentialIndex::default();
+        idx.insert_expiring(0, [1; 32], Some("a"), Some(1_000));
+        idx.insert_expiring(0, [2; 32], Some("b"), None);
+        // (credential, now, expired)
+        let cases = [
+            (0, 999, false),
+            (0, 1_000, true),
+            (0, 5_000, true),
+            // An unknown clock never lets an expiring key through.
+            (0, 0, true),
+            (1, 5_000, false),
+            (1, 0, false),
+        ];
+        for (c, now, want) in cases {
+            assert_eq!(idx.expired(c, now), want, "credential {c} at {now}");
+        }
+    }
 }
