@@ -22,6 +22,11 @@ pub(crate) fn parse(value: &serde_yaml::Value) -> Result<AceConfig, (String, Str
         } else {
             MatchPolicy::Required
         };
+        let policy = if allow { "if_present" } else { "required" };
+        c.legacy.push((
+            "allow_unmatched_operations",
+            format!("read as match_policy: {policy}"),
+        ));
     }
     let redis = c.redis.take();
     let sync_rate = c.sync_rate.take();
@@ -36,6 +41,14 @@ pub(crate) fn parse(value: &serde_yaml::Value) -> Result<AceConfig, (String, Str
                 key.to_string(),
                 "set rate_limiting, or the earlier flat redis / sync_rate, not both".to_string(),
             ));
+        }
+        if redis.is_some() {
+            c.legacy
+                .push(("redis", "read as rate_limiting.redis".to_string()));
+        }
+        if sync_rate.is_some() {
+            c.legacy
+                .push(("sync_rate", "read as rate_limiting.sync_rate".to_string()));
         }
         c.rate_limiting = Some(AceRateLimiting { sync_rate, redis });
     }
@@ -62,6 +75,8 @@ mod tests {
         let redis = rl.redis.expect("redis");
         assert_eq!((redis.host.as_str(), redis.port), ("r.example", 6380));
         assert_eq!(c.anonymous.as_deref(), Some("anon"));
+        let fields: Vec<&str> = c.legacy.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["allow_unmatched_operations", "redis", "sync_rate"]);
 
         let c = parse_str("{allow_unmatched_operations: false}").expect("parses");
         assert_eq!(c.match_policy, MatchPolicy::Required);

@@ -123,6 +123,9 @@ pub struct AceConfig {
     pub redis: Option<RedisConfig>,
     #[serde(default)]
     pub sync_rate: Option<f64>,
+    /// (field, how it was read) for each earlier-shape field, for warnings.
+    #[serde(skip)]
+    pub legacy: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
