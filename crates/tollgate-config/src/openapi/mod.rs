@@ -72,13 +72,32 @@ pub(crate) enum Dialect {
 pub fn import(text: &str) -> Result<Imported, SpecProblem> {
     let value = parse(text)?;
     let dialect = dialect(&value)?;
-    if dialect == Dialect::OpenApi30 {
-        check_30(&value)?;
+    let invalid_items = if dialect == Dialect::OpenApi30 {
+        check_30(&value)?
     } else {
         check_structure(&value, dialect)?;
-    }
+        Vec::new()
+    };
     let base = servers::base_path(&value, dialect)?;
-    Ok(paths::walk(&value, dialect, &base))
+    let mut imported = paths::walk(&value, dialect, &base);
+    for (item, p) in invalid_items {
+        if imported.problems.iter().any(|q| q.pointer == item) {
+            continue;
+        }
+        let (dropped, kept) = std::mem::take(&mut imported.operations)
+            .into_iter()
+            .partition(|o: &SpecOperation| o.pointer == item);
+        imported.operations = kept;
+        imported.problems.push(SpecProblem {
+            message: format!("at #{}: {}", p.pointer, p.message),
+            pointer: item,
+            operations: dropped
+                .iter()
+                .map(|o| format!("{} {}", o.method, o.path))
+                .collect(),
+        });
+    }
+    Ok(imported)
 }
 
 fn parse(text: &str) -> Result<serde_yaml::Value, SpecProblem> {
@@ -144,15 +163,56 @@ fn check_structure(value: &serde_yaml::Value, dialect: Dialect) -> Result<(), Sp
     Ok(())
 }
 
-/// The whole-document check for 3.0, located by a JSON pointer.
-fn check_30(value: &serde_yaml::Value) -> Result<(), SpecProblem> {
-    serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(value)
-        .map(|_| ())
-        .map_err(|e| {
-            let ptr = pointer::from_serde_path(e.path());
-            SpecProblem::at(
-                ptr,
-                format!("spec is not a valid OpenAPI 3.0 document: {}", e.inner()),
-            )
-        })
+/// The whole-document check for 3.0, located by a JSON pointer. A fault
+/// inside path items is theirs, not the document's: those items are
+/// returned (pointer of the item, the fault) so the other paths still
+/// import, provided the document is valid without them.
+fn check_30(value: &serde_yaml::Value) -> Result<Vec<(String, SpecProblem)>, SpecProblem> {
+    fn check<T: serde::de::DeserializeOwned>(
+        v: &serde_yaml::Value,
+        at: &str,
+        what: &str,
+    ) -> Result<(), SpecProblem> {
+        serde_path_to_error::deserialize::<_, T>(v)
+            .map(|_| ())
+            .map_err(|e| {
+                let ptr = format!("{at}{}", pointer::from_serde_path(e.path()));
+                SpecProblem::at(
+                    ptr,
+                    format!("not a valid OpenAPI 3.0 {what}: {}", e.inner()),
+                )
+            })
+    }
+    let whole = match check::<openapiv3::OpenAPI>(value, "", "document") {
+        Ok(()) => return Ok(Vec::new()),
+        Err(p) => p,
+    };
+    if whole.pointer != "/paths" && !whole.pointer.starts_with("/paths/") {
+        return Err(whole);
+    }
+    let Some(serde_yaml::Value::Mapping(paths)) = value.get("paths") else {
+        return Err(whole);
+    };
+    let mut bad = Vec::new();
+    let mut pruned = paths.clone();
+    for (key, item) in paths {
+        let Some(k) = key.as_str().filter(|k| !k.starts_with("x-")) else {
+            continue;
+        };
+        let at = format!("/paths/{}", pointer::escape(k));
+        if let Err(p) = check::<openapiv3::ReferenceOr<openapiv3::PathItem>>(item, &at, "path item")
+        {
+            pruned.remove(key);
+            bad.push((at, p));
+        }
+    }
+    if bad.is_empty() {
+        return Err(whole);
+    }
+    let mut rest = value.clone();
+    if let Some(m) = rest.as_mapping_mut() {
+        m.insert("paths".into(), serde_yaml::Value::Mapping(pruned));
+    }
+    check::<openapiv3::OpenAPI>(&rest, "", "document")?;
+    Ok(bad)
 }

@@ -161,6 +161,30 @@ fn path_problems_table() {
 }
 
 #[test]
+fn an_invalid_30_operation_is_its_paths_problem() {
+    // `responses` must be a mapping: the 3.0 parser refuses this path only.
+    let text = format!(
+        "openapi: 3.0.0\ninfo: {{title: t, version: '1'}}\npaths:\n  /bad:\n    get: {{responses: 7}}\n    put: {{{R}}}\n  /ok:\n    get: {{{R}}}\n"
+    );
+    let imported = import(&text).expect("the document is usable");
+    assert_eq!(imported.problems.len(), 1, "{:?}", imported.problems);
+    let p = &imported.problems[0];
+    assert_eq!(p.pointer, "/paths/~1bad");
+    assert!(
+        p.message.contains("not a valid OpenAPI 3.0 path item") && p.message.contains("Responses"),
+        "{}",
+        p.message
+    );
+    assert_eq!(p.operations, ["GET /bad", "PUT /bad"]);
+    let paths: Vec<&str> = imported
+        .operations
+        .iter()
+        .map(|o| o.path.as_str())
+        .collect();
+    assert_eq!(paths, ["/ok"]);
+}
+
+#[test]
 fn whole_document_problems() {
     let cases: &[(&str, &str)] = &[
         ("swagger: '1.2'\npaths: {}", "/swagger"),
