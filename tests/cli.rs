@@ -109,7 +109,7 @@ apis:
   - name: ops
     operations:
       - { method: FETCH, path: /x }
-      - { method: GET, path: "/x/{id}.json" }
+      - { method: GET, path: "/x/{id}{format}" }
 auth_strategies:
   - { name: keys, type: key_auth }
 api_packages:

@@ -4,6 +4,7 @@
 //! Output is a [`Snapshot`] with references resolved to indices and plugin
 //! configs typed; `tollgate-core` compiles it into the runtime form.
 
+mod ace_legacy;
 pub mod auth;
 pub mod feed;
 pub mod limits;
@@ -13,10 +14,13 @@ pub mod openapi;
 pub mod operations;
 pub mod persist;
 pub mod plugins;
+mod redis_fields;
 pub mod resolved;
+mod router_check;
 pub mod synth;
 mod validate;
 mod validate_access;
+mod validate_api;
 mod validate_fail_closed;
 mod validate_plugins;
 

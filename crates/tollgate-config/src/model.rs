@@ -167,6 +167,19 @@ pub struct Api {
     pub spec_file: Option<String>,
     #[serde(default)]
     pub operations: Vec<ManualOperation>,
+    /// What a spec operation the router cannot hold does to the API.
+    #[serde(default)]
+    pub on_unsupported_operation: OnUnsupported,
+}
+
+/// `error` (default): the snapshot is refused, one error per path.
+/// `skip`: the API is imported without those operations, each warned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnsupported {
+    #[default]
+    Error,
+    Skip,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +201,37 @@ pub struct AuthStrategy {
     pub kind: String,
     #[serde(default = "default_key_names")]
     pub key_names: Vec<String>,
+    /// Konnect's key `ttl`: credentials expire this long after `created_at`.
+    #[serde(default)]
+    pub ttl: Option<KeyTtl>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyTtl {
+    pub value: u64,
+    pub unit: TtlUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TtlUnit {
+    Days,
+    Weeks,
+    /// 365 days.
+    Years,
+}
+
+impl KeyTtl {
+    /// The ttl in seconds (saturating: a huge ttl never wraps into the past).
+    pub fn seconds(&self) -> u64 {
+        let unit: u64 = match self.unit {
+            TtlUnit::Days => 86_400,
+            TtlUnit::Weeks => 7 * 86_400,
+            TtlUnit::Years => 365 * 86_400,
+        };
+        self.value.saturating_mul(unit)
+    }
 }
 
 pub(crate) fn default_key_names() -> Vec<String> {
@@ -239,6 +283,9 @@ pub struct Credential {
     pub key: Option<String>,
     #[serde(default)]
     pub key_sha256: Option<String>,
+    /// Unix seconds; with a strategy `ttl`, the key expires at `created_at + ttl`.
+    #[serde(default)]
+    pub created_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

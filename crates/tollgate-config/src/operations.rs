@@ -22,9 +22,12 @@ pub fn check_method(method: &str) -> Result<String, String> {
 
 /// Checks an operation path template and returns it without a trailing slash.
 ///
-/// A parameter is a whole segment `{name}`; the radix router cannot give
-/// partial-segment parameters the "static beats parameter" rule the contract
-/// promises, so they are refused rather than half-supported.
+/// A segment is static, or holds one parameter with optional static text
+/// around it (`{id}`, `{Sid}.json`, `thumbnail.{extension}`), or is `*`
+/// (Kong's API builder wildcard: in the last segment it matches one or more
+/// segments, elsewhere exactly one). Two parameters in one segment are
+/// refused: the radix router could not give them the "static beats
+/// parameter" rule the contract promises.
 pub fn check_template(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!("path {path:?} must start with '/'"));
@@ -38,43 +41,63 @@ pub fn check_template(path: &str) -> Result<String, String> {
         path
     };
     let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+    if trimmed == "/" {
+        return Ok(trimmed.to_string());
+    }
     for seg in trimmed.split('/').skip(1) {
-        if trimmed == "/" {
-            break;
-        }
         if seg.is_empty() {
             return Err(format!("path {path:?} has an empty segment"));
         }
         if seg == "." || seg == ".." {
             return Err(format!("path {path:?} has a '.' or '..' segment"));
         }
-        let opens = seg.matches('{').count();
-        let closes = seg.matches('}').count();
-        if opens == 0 && closes == 0 {
-            if seg.bytes().any(|b| b <= b' ' || b >= 0x7f) {
-                return Err(format!(
-                    "path {path:?} has a space, control or non-ASCII character; percent-encode it"
-                ));
-            }
-            check_static_segment(seg).map_err(|why| format!("path {path:?}: {why}"))?;
+        if seg == "*" {
             continue;
         }
-        let name = seg
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .filter(|n| !n.is_empty() && opens == 1 && closes == 1);
-        match name {
-            Some(n)
-                if n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') => {}
-            _ => {
+        let (before, param, after) =
+            split_segment(seg).map_err(|why| format!("path {path:?}: segment {seg:?} {why}"))?;
+        for text in [before, after] {
+            if text.is_empty() {
+                continue;
+            }
+            if text.bytes().any(|b| b <= b' ' || b >= 0x7f || b == b'*') {
                 return Err(format!(
-                    "path {path:?}: segment {seg:?} must be static or a whole parameter like {{id}}"
-                ))
+                    "path {path:?} has a space, '*', control or non-ASCII character in {seg:?}; percent-encode it"
+                ));
+            }
+            check_static_segment(text).map_err(|why| format!("path {path:?}: {why}"))?;
+        }
+        if let Some(n) = param {
+            let ok = !n.is_empty()
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            if !ok {
+                return Err(format!(
+                    "path {path:?}: parameter {{{n}}} must be named with letters, digits, '_', '-' or '.'"
+                ));
             }
         }
     }
     Ok(trimmed.to_string())
+}
+
+/// Splits a segment into static text, the parameter name (if any) and
+/// static text after it.
+fn split_segment(seg: &str) -> Result<(&str, Option<&str>, &str), &'static str> {
+    let opens = seg.matches('{').count();
+    let closes = seg.matches('}').count();
+    match (opens, closes) {
+        (0, 0) => Ok((seg, None, "")),
+        (1, 1) => {
+            let open = seg.find('{').unwrap_or(0);
+            let close = seg.find('}').unwrap_or(0);
+            if close < open {
+                return Err("has a '}' before its '{'");
+            }
+            Ok((&seg[..open], Some(&seg[open + 1..close]), &seg[close + 1..]))
+        }
+        _ => Err("must hold at most one parameter like {id}"),
+    }
 }
 
 /// A static segment must be written the way request paths are normalized,
@@ -122,13 +145,47 @@ fn check_static_segment(seg: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The identity of a checked template: parameter names do not matter.
+/// The identity of a checked template: parameter names do not matter, and a
+/// `*` that is not the last segment is an unnamed parameter.
 pub fn canonical_key(template: &str) -> String {
+    let last = template.rsplit('/').count().saturating_sub(1);
     template
         .split('/')
-        .map(|seg| if seg.starts_with('{') { "{}" } else { seg })
+        .enumerate()
+        .map(|(i, seg)| match split_segment(seg) {
+            _ if seg == "*" && i < last => "{}".to_string(),
+            Ok((before, Some(_), after)) => format!("{before}{{}}{after}"),
+            _ => seg.to_string(),
+        })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A checked template in the radix router's syntax, and whether it ends in
+/// the catch-all `*` (such templates live in a tree of their own, consulted
+/// after the others, because the router cannot hold `{id}` and a catch-all
+/// at the same position).
+pub fn router_template(template: &str) -> (String, bool) {
+    let segs: Vec<&str> = template.split('/').collect();
+    let last = segs.len().saturating_sub(1);
+    let mut out = String::with_capacity(template.len() + 8);
+    let mut wildcard = false;
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if *seg == "*" {
+            if i == last && i > 0 {
+                out.push_str("{*__rest}");
+                wildcard = true;
+            } else {
+                out.push_str(&format!("{{__any{i}}}"));
+            }
+        } else {
+            out.push_str(seg);
+        }
+    }
+    (out, wildcard)
 }
 
 /// Joins an OpenAPI `servers[0].url` path prefix and a spec path.
@@ -180,7 +237,17 @@ mod tests {
             ("/flights/{id}/", Ok("/flights/{id}")),
             ("billing", Err(())),
             ("/a//b", Err(())),
-            ("/a/{id}.json", Err(())),
+            ("/a/{id}.json", Ok("/a/{id}.json")),
+            ("/a/thumbnail.{ext}", Ok("/a/thumbnail.{ext}")),
+            ("/a/{x}{y}", Err(())),
+            ("/a/{x}-{y}", Err(())),
+            ("/a/x}{y", Err(())),
+            ("/a/{x y}", Err(())),
+            ("/a/{id} .json", Err(())),
+            ("/users/*", Ok("/users/*")),
+            ("/users/*/posts", Ok("/users/*/posts")),
+            ("/users/a*", Err(())),
+            ("/users/{id}.*", Err(())),
             ("/a/{}", Err(())),
             ("/a/{x{y}}", Err(())),
             ("/a/../b", Err(())),
@@ -204,6 +271,24 @@ mod tests {
     fn canonical_ignores_param_names() {
         assert_eq!(canonical_key("/a/{id}/b"), canonical_key("/a/{name}/b"));
         assert_ne!(canonical_key("/a/{id}"), canonical_key("/a/id"));
+        assert_eq!(
+            canonical_key("/a/{Sid}.json"),
+            canonical_key("/a/{id}.json")
+        );
+        assert_ne!(canonical_key("/a/{Sid}.json"), canonical_key("/a/{Sid}"));
+        assert_eq!(canonical_key("/a/*/b"), canonical_key("/a/{id}/b"));
+        assert_ne!(canonical_key("/a/*"), canonical_key("/a/{id}"));
+    }
+
+    #[test]
+    fn router_templates() {
+        assert_eq!(
+            router_template("/a/{id}.json"),
+            ("/a/{id}.json".into(), false)
+        );
+        assert_eq!(router_template("/a/*"), ("/a/{*__rest}".into(), true));
+        assert_eq!(router_template("/a/*/b"), ("/a/{__any2}/b".into(), false));
+        assert_eq!(router_template("/"), ("/".into(), false));
     }
 
     #[test]

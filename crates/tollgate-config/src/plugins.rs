@@ -41,7 +41,7 @@ impl PluginConfig {
         };
         match name {
             "key-auth" => typed(value).map(PluginConfig::KeyAuth),
-            "ace" => typed(value).map(PluginConfig::Ace),
+            "ace" => crate::ace_legacy::parse(value).map(PluginConfig::Ace),
             "rate-limiting" => typed(value).map(PluginConfig::RateLimiting),
             "request-termination" => typed(value).map(PluginConfig::RequestTermination),
             other => Err((
@@ -65,7 +65,9 @@ pub fn priority_of(name: &str) -> Option<i32> {
     })
 }
 
-fn typed<T: serde::de::DeserializeOwned>(value: &serde_yaml::Value) -> Result<T, (String, String)> {
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    value: &serde_yaml::Value,
+) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value.clone()).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -111,6 +113,19 @@ pub struct AceConfig {
     pub hide_credentials: bool,
     #[serde(default)]
     pub rate_limiting: Option<AceRateLimiting>,
+    /// The earlier ACE shape: `true` is `match_policy: if_present`, `false`
+    /// is `required`. Folded into `match_policy` when parsed.
+    #[serde(default)]
+    pub allow_unmatched_operations: Option<bool>,
+    /// The earlier ACE shape: `redis` and `sync_rate` beside the other
+    /// fields. Folded into `rate_limiting` when parsed.
+    #[serde(default)]
+    pub redis: Option<RedisConfig>,
+    #[serde(default)]
+    pub sync_rate: Option<f64>,
+    /// (field, how it was read) for each earlier-shape field, for warnings.
+    #[serde(skip)]
+    pub legacy: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,8 +138,9 @@ pub struct AceRateLimiting {
     pub redis: Option<RedisConfig>,
 }
 
+/// Unknown keys land in `unsupported` (serde cannot deny them beside a
+/// flattened map) and are refused by [`crate::redis_fields::check`].
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     #[serde(default = "default_redis_host")]
     pub host: String,
@@ -142,6 +158,24 @@ pub struct RedisConfig {
     pub read_timeout: u64,
     #[serde(default = "default_redis_timeout")]
     pub send_timeout: u64,
+    /// TLS to Redis.
+    #[serde(default)]
+    pub ssl: bool,
+    /// Check the server certificate (chain and name) when `ssl` is on.
+    #[serde(default = "crate::model::default_true")]
+    pub ssl_verify: bool,
+    /// Name for SNI and certificate verification; default: `host`.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Connections kept open to this Redis (Kong's default 256).
+    #[serde(default = "default_keepalive_pool_size")]
+    pub keepalive_pool_size: u32,
+    /// Accepted as in Kong; connections are multiplexed, so there is no queue.
+    #[serde(default)]
+    pub keepalive_backlog: Option<u32>,
+    /// Every other key: Kong's Sentinel and Cluster fields, or typos.
+    #[serde(flatten)]
+    pub unsupported: std::collections::BTreeMap<String, serde_yaml::Value>,
 }
 
 impl Default for RedisConfig {
@@ -155,8 +189,18 @@ impl Default for RedisConfig {
             connect_timeout: default_redis_timeout(),
             read_timeout: default_redis_timeout(),
             send_timeout: default_redis_timeout(),
+            ssl: false,
+            ssl_verify: true,
+            server_name: None,
+            keepalive_pool_size: default_keepalive_pool_size(),
+            keepalive_backlog: None,
+            unsupported: Default::default(),
         }
     }
+}
+
+fn default_keepalive_pool_size() -> u32 {
+    256
 }
 
 fn default_redis_host() -> String {

@@ -139,6 +139,8 @@ pub struct OperationSpec {
 pub struct StrategySpec {
     pub name: String,
     pub key_names: Vec<String>,
+    /// Key lifetime in seconds, when the strategy sets a `ttl`.
+    pub ttl_s: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -171,6 +173,8 @@ pub struct ApplicationSpec {
 pub struct CredentialSpec {
     pub sha256: [u8; 32],
     pub plain: Option<String>,
+    /// Unix seconds from which the key is refused (its strategy's `ttl`).
+    pub expires_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,8 +18,7 @@ pub(crate) struct Access {
     pub applications: Vec<ApplicationSpec>,
 }
 
-/// (method, canonical path, host) → operation index within its API.
-type OpIndex = HashMap<(String, String, Option<String>), usize>;
+use crate::validate_api::OpIndex;
 
 pub(crate) fn validate(
     ctx: &mut Ctx,
@@ -34,8 +33,9 @@ pub(crate) fn validate(
     );
     let mut apis = Vec::with_capacity(raw.apis.len());
     let mut op_indexes = Vec::with_capacity(raw.apis.len());
+    let mut router = crate::router_check::RouterCheck::default();
     for (i, a) in &raw.apis {
-        let (api, index) = api(ctx, *i, a);
+        let (api, index) = crate::validate_api::api(ctx, *i, a, &mut router);
         apis.push(api);
         op_indexes.push(index);
     }
@@ -47,7 +47,7 @@ pub(crate) fn validate(
             .iter()
             .map(|(i, s)| (*i, s.name.as_str())),
     );
-    let strategies = raw
+    let strategies: Vec<StrategySpec> = raw
         .auth_strategies
         .iter()
         .map(|(i, s)| {
@@ -63,9 +63,16 @@ pub(crate) fn validate(
                     "needs at least one non-empty name",
                 );
             }
+            if s.ttl.as_ref().is_some_and(|t| t.value == 0) {
+                ctx.err(
+                    format!("auth_strategies[{i}].ttl.value"),
+                    "must be at least 1",
+                );
+            }
             StrategySpec {
                 name: s.name.clone(),
                 key_names: s.key_names.clone(),
+                ttl_s: s.ttl.as_ref().map(model::KeyTtl::seconds),
             }
         })
         .collect();
@@ -86,10 +93,12 @@ pub(crate) fn validate(
         "name",
         raw.applications.iter().map(|(i, a)| (*i, a.name.as_str())),
     );
+    let strategy_ttls: Vec<Option<u64>> = strategies.iter().map(|s| s.ttl_s).collect();
     let names = Names {
         apis: &api_names,
         packages: &package_names,
         strategies: &strategy_names,
+        strategy_ttls: &strategy_ttls,
         consumers,
     };
     let mut seen_creds: HashMap<[u8; 32], usize> = HashMap::new();
@@ -103,139 +112,6 @@ pub(crate) fn validate(
         strategies,
         packages,
         applications,
-    }
-}
-
-fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex) {
-    let at = format!("apis[{i}]");
-    let mut found: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
-    let text = match (&a.spec, &a.spec_file) {
-        (Some(_), Some(_)) => {
-            ctx.err(&at, "set spec or spec_file, not both");
-            None
-        }
-        (Some(s), None) => Some((s.clone(), format!("{at}.spec"))),
-        (None, Some(f)) => read_spec_file(ctx, &format!("{at}.spec_file"), f),
-        (None, None) => None,
-    };
-    if let Some((text, loc)) = text {
-        match crate::openapi::import(&text) {
-            Ok(ops) => {
-                for o in ops {
-                    found.push((o.method, o.path, None, o.operation_id));
-                }
-            }
-            Err(e) => ctx.err(loc, e),
-        }
-    }
-    let spec_count = found.len();
-    for m in &a.operations {
-        found.push((
-            m.method.clone(),
-            m.path.clone(),
-            m.host.clone(),
-            m.id.clone(),
-        ));
-    }
-    let mut ops: Vec<OperationSpec> = Vec::new();
-    let mut index: OpIndex = HashMap::new();
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    for (k, (method, path, host, id)) in found.into_iter().enumerate() {
-        let loc = if k < spec_count {
-            format!("{at}.spec")
-        } else {
-            format!("{at}.operations[{}]", k - spec_count)
-        };
-        let method = match check_method(&method) {
-            Ok(m) => m,
-            Err(e) => {
-                ctx.err(&loc, e);
-                continue;
-            }
-        };
-        let path = match check_template(&path) {
-            Ok(p) => p,
-            Err(e) => {
-                ctx.err(&loc, e);
-                continue;
-            }
-        };
-        let host = match host.map(|h| check_host(&h, false)).transpose() {
-            Ok(h) => h,
-            Err(e) => {
-                ctx.err(format!("{loc}.host"), e);
-                continue;
-            }
-        };
-        let key = (method.clone(), canonical_key(&path), host.clone());
-        if let Some(&existing) = index.get(&key) {
-            // The same operation again (trailing slash, other parameter names, spec + manual):
-            // one operation; an explicit manual id wins over a generated one.
-            if let Some(id) = id {
-                if ids.get(&id).is_some_and(|&o| o != existing) {
-                    ctx.err(
-                        &loc,
-                        format!("operation id {id:?} is used twice in this API"),
-                    );
-                } else {
-                    ids.remove(&ops[existing].id);
-                    ids.insert(id.clone(), existing);
-                    ops[existing].id = id;
-                }
-            }
-            continue;
-        }
-        let id = id.unwrap_or_else(|| format!("{}:{} {}", a.name, method, path));
-        if ids.contains_key(&id) {
-            ctx.err(
-                &loc,
-                format!("operation id {id:?} is used twice in this API"),
-            );
-            continue;
-        }
-        ids.insert(id.clone(), ops.len());
-        index.insert(key, ops.len());
-        ops.push(OperationSpec {
-            id,
-            method,
-            path,
-            host,
-        });
-    }
-    (
-        ApiSpec {
-            name: a.name.clone(),
-            version: a.version.clone(),
-            operations: ops,
-        },
-        index,
-    )
-}
-
-fn read_spec_file(ctx: &mut Ctx, at: &str, file: &str) -> Option<(String, String)> {
-    let Some(base) = ctx.base_dir else {
-        ctx.err(
-            at,
-            "spec_file needs a snapshot loaded from a file; inline the spec with `spec` instead",
-        );
-        return None;
-    };
-    let path = base.join(file);
-    match std::fs::read(&path) {
-        Ok(bytes) => match String::from_utf8(bytes.clone()) {
-            Ok(text) => {
-                ctx.spec_bytes.push(bytes);
-                Some((text, at.to_string()))
-            }
-            Err(_) => {
-                ctx.err(at, format!("{} is not UTF-8", path.display()));
-                None
-            }
-        },
-        Err(e) => {
-            ctx.err(at, format!("cannot read {}: {e}", path.display()));
-            None
-        }
     }
 }
 
@@ -365,6 +241,8 @@ struct Names<'a> {
     apis: &'a HashMap<String, usize>,
     packages: &'a HashMap<String, usize>,
     strategies: &'a HashMap<String, usize>,
+    /// Per strategy, its key ttl in seconds.
+    strategy_ttls: &'a [Option<u64>],
     consumers: &'a HashMap<String, usize>,
 }
 
@@ -432,9 +310,22 @@ fn application(
                 v.insert(i);
             }
         }
+        let ttl = names.strategy_ttls.get(strategy).copied().flatten();
+        let expires_at = match (ttl, c.created_at) {
+            (Some(ttl), Some(created)) => Some(created.saturating_add(ttl)),
+            (Some(_), None) => {
+                ctx.err(
+                    format!("{}.created_at", cat()),
+                    "the auth strategy sets a key ttl: give the credential's creation time (Unix seconds) so it can expire",
+                );
+                continue;
+            }
+            (None, _) => None,
+        };
         credentials.push(CredentialSpec {
             sha256: hash,
             plain: c.key.clone(),
+            expires_at,
         });
     }
     let mut registrations = Vec::with_capacity(a.registrations.len());

@@ -17,9 +17,13 @@ use std::collections::HashSet;
 
 /// A concrete request path for a template (`{id}` → `x`), for prefix checks.
 pub fn sample_path(template: &str) -> String {
-    let s: Vec<&str> = template
+    let s: Vec<String> = template
         .split('/')
-        .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+        .map(|seg| match (seg.find('{'), seg.find('}')) {
+            (Some(o), Some(c)) if o < c => format!("{}x{}", &seg[..o], &seg[c + 1..]),
+            _ if seg == "*" => "x".to_string(),
+            _ => seg.to_string(),
+        })
         .collect();
     let s = s.join("/");
     if s.is_empty() {

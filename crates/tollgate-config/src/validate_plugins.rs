@@ -31,10 +31,22 @@ pub(crate) fn check(
             }
         }
         PluginConfig::Ace(c) => {
+            for (field, how) in &c.legacy {
+                ctx.warn(
+                    format!("{at}.config.{field}"),
+                    format!("earlier ACE config shape, {how}"),
+                );
+            }
             if let Some(a) = &c.anonymous {
                 ctx.resolve(consumers, a, "consumer", format!("{at}.config.anonymous"));
             }
             if let Some(rl) = &c.rate_limiting {
+                if let Some(redis) = &rl.redis {
+                    // Located where the user wrote it, in either shape.
+                    let flat = c.legacy.iter().any(|(f, _)| *f == "redis");
+                    let path = if flat { "redis" } else { "rate_limiting.redis" };
+                    crate::redis_fields::check(ctx, &format!("{at}.config.{path}"), redis);
+                }
                 match rl.sync_rate {
                     None if rl.redis.is_some() => ctx.warn(
                         format!("{at}.config.rate_limiting.redis"),
@@ -79,6 +91,9 @@ pub(crate) fn check(
                     }
                 }
                 prev = Some((name, v));
+            }
+            if let Some(redis) = &c.redis {
+                crate::redis_fields::check(ctx, &format!("{at}.config.redis"), redis);
             }
             if !(400..=599).contains(&c.error_code) {
                 ctx.err(

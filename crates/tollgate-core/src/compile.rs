@@ -139,7 +139,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
     let mut apps = Vec::with_capacity(s.applications.len());
     for (ai, a) in s.applications.iter().enumerate() {
         for c in &a.credentials {
-            credentials.insert(ai as u32, c.sha256, c.plain.as_deref());
+            credentials.insert_expiring(ai as u32, c.sha256, c.plain.as_deref(), c.expires_at);
         }
         apps.push(CompiledApp {
             name: a.name.as_str().into(),

@@ -70,6 +70,9 @@ pub struct CredentialIndex {
     /// True when some credential is known only by its hash: unknown plain
     /// keys must then be hashed before they can be called unknown.
     has_hash_only: bool,
+    /// Credential → Unix second from which it is refused. Kept apart so that
+    /// `Credential` stays 16 bytes; most snapshots have no expiring keys.
+    expiries: HashMap<u32, u64>,
 }
 
 /// First 8 bytes of the SHA-256 as a number and as 16 hex characters.
@@ -80,6 +83,30 @@ pub fn identity(hash: &[u8; 32]) -> (u64, String) {
 }
 
 impl CredentialIndex {
+    /// Adds a credential that expires at `expires_at` (Unix seconds).
+    pub fn insert_expiring(
+        &mut self,
+        app: u32,
+        hash: [u8; 32],
+        plain: Option<&str>,
+        expires_at: Option<u64>,
+    ) {
+        if let Some(at) = expires_at {
+            self.expiries.insert(self.creds.len() as u32, at);
+        }
+        self.insert(app, hash, plain);
+    }
+
+    /// Whether a credential has expired at `now_unix_s`. An unknown time (0)
+    /// counts every expiring credential as expired: never fail open.
+    pub fn expired(&self, idx: u32, now_unix_s: u64) -> bool {
+        !self.expiries.is_empty()
+            && self
+                .expiries
+                .get(&idx)
+                .is_some_and(|&at| now_unix_s == 0 || now_unix_s >= at)
+    }
+
     /// Adds a credential; `plain` is the key when the snapshot carried it.
     pub fn insert(&mut self, app: u32, hash: [u8; 32], plain: Option<&str>) {
         let mut b = [0u8; 8];
@@ -313,5 +340,25 @@ mod tests {
             Some(b"%zz".as_slice())
         );
         assert_eq!(query_value("x=%4", "x").as_deref(), Some(b"%4".as_slice()));
+    }
+
+    #[test]
+    fn expiring_credentials() {
+        let mut idx = CredentialIndex::default();
+        idx.insert_expiring(0, [1; 32], Some("a"), Some(1_000));
+        idx.insert_expiring(0, [2; 32], Some("b"), None);
+        // (credential, now, expired)
+        let cases = [
+            (0, 999, false),
+            (0, 1_000, true),
+            (0, 5_000, true),
+            // An unknown clock never lets an expiring key through.
+            (0, 0, true),
+            (1, 5_000, false),
+            (1, 0, false),
+        ];
+        for (c, now, want) in cases {
+            assert_eq!(idx.expired(c, now), want, "credential {c} at {now}");
+        }
     }
 }

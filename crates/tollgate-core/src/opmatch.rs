@@ -4,6 +4,11 @@
 //! one. Parameter names do not make operations distinct, so operations of the
 //! same shape (possibly in different APIs) share one entry; the entry lists
 //! them all and entitlement picks the one the caller is granted.
+//!
+//! Templates ending in the wildcard `*` (one or more segments) sit in trees
+//! of their own, looked up only when the others have no match: the radix
+//! router cannot hold `/users/{id}` and a catch-all `/users/*` in one tree,
+//! and the more specific template should win anyway.
 
 use std::collections::HashMap;
 
@@ -13,6 +18,19 @@ pub type OpId = u32;
 #[derive(Default)]
 struct MethodTrees {
     by_method: HashMap<http::Method, matchit::Router<u32>>,
+    /// Templates ending in `*`, consulted after `by_method`.
+    wildcard: HashMap<http::Method, matchit::Router<u32>>,
+}
+
+impl MethodTrees {
+    fn tree(&mut self, m: http::Method, wildcard: bool) -> &mut matchit::Router<u32> {
+        let map = if wildcard {
+            &mut self.wildcard
+        } else {
+            &mut self.by_method
+        };
+        map.entry(m).or_default()
+    }
 }
 
 /// Operations grouped by shape; a lookup yields one group.
@@ -67,22 +85,17 @@ impl OperationRouter {
             Some(h) => self.by_host.entry(h.into()).or_default(),
             None => &mut self.any_host,
         };
+        let (routed, wildcard) = tollgate_config::operations::router_template(template);
         trees
-            .by_method
-            .entry(m.clone())
-            .or_default()
-            .insert(template, g)
+            .tree(m.clone(), wildcard)
+            .insert(routed.as_str(), g)
             .map_err(|e| fail(e.to_string()))?;
         let folded = match host {
             Some(h) => self.folded_by_host.entry(h.into()).or_default(),
             None => &mut self.folded_any_host,
         };
         // Templates that differ only in case fold to one: the first keeps it.
-        let _ = folded
-            .by_method
-            .entry(m)
-            .or_default()
-            .insert(template.to_ascii_lowercase(), g);
+        let _ = folded.tree(m, wildcard).insert(lower_static(&routed), g);
         self.groups.push(vec![op]);
         self.shapes.insert(shape, g);
         Ok(())
@@ -129,7 +142,34 @@ fn lookup_in(
 }
 
 fn lookup(trees: &MethodTrees, method: &http::Method, path: &str) -> Option<u32> {
-    trees.by_method.get(method)?.at(path).ok().map(|m| *m.value)
+    let at = |map: &HashMap<http::Method, matchit::Router<u32>>| {
+        map.get(method)
+            .and_then(|t| t.at(path).ok())
+            .map(|m| *m.value)
+    };
+    at(&trees.by_method).or_else(|| {
+        if trees.wildcard.is_empty() {
+            None
+        } else {
+            at(&trees.wildcard)
+        }
+    })
+}
+
+/// Lower-cases a router template's static text, leaving parameter names
+/// (which the router does not compare) as they are.
+fn lower_static(template: &str) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut in_param = false;
+    for c in template.chars() {
+        match c {
+            '{' => in_param = true,
+            '}' => in_param = false,
+            _ => {}
+        }
+        out.push(if in_param { c } else { c.to_ascii_lowercase() });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -171,6 +211,52 @@ mod tests {
         ];
         for (host, m, path, want) in cases {
             assert_eq!(r.find(host, m, path), *want, "{host} {m} {path}");
+        }
+    }
+
+    #[test]
+    fn literal_suffixes_and_wildcards() {
+        let mut r = OperationRouter::default();
+        let ops: &[(&str, &str)] = &[
+            ("GET", "/Accounts/{Sid}.json"),
+            ("GET", "/Accounts/{AccountSid}/Calls.json"),
+            ("GET", "/Accounts/list.json"),
+            ("GET", "/files/{id}/thumbnail.{extension}"),
+            ("GET", "/files/{id}/content"),
+            ("GET", "/users/{id}"),
+            ("GET", "/users/*"),
+            ("GET", "/users/{id}/posts"),
+            ("DELETE", "/*"),
+            ("GET", "/a/*/b"),
+        ];
+        for (i, (m, p)) in ops.iter().enumerate() {
+            r.insert(None, m, p, i as u32).expect(p);
+        }
+        let get = http::Method::GET;
+        let cases: &[(&http::Method, &str, &[u32])] = &[
+            (&get, "/Accounts/AC123.json", &[0]),
+            (&get, "/Accounts/AC123.JSON", &[0]),
+            (&get, "/Accounts/list.json", &[2]),
+            (&get, "/Accounts/AC123", &[]),
+            (&get, "/Accounts/AC1/Calls.json", &[1]),
+            (&get, "/files/7/thumbnail.png", &[3]),
+            (&get, "/files/7/content", &[4]),
+            (&get, "/files/7/thumbnail", &[]),
+            // `*` last: one or more segments; the more specific templates win.
+            (&get, "/users/7", &[5]),
+            (&get, "/users/7/posts", &[7]),
+            (&get, "/users/7/likes", &[6]),
+            (&get, "/users/7/a/b/c", &[6]),
+            (&get, "/users", &[]),
+            (&get, "/USERS/7/x", &[6]),
+            (&http::Method::DELETE, "/anything/at/all", &[8]),
+            (&http::Method::DELETE, "/", &[]),
+            // `*` elsewhere: exactly one segment.
+            (&get, "/a/x/b", &[9]),
+            (&get, "/a/x/y/b", &[]),
+        ];
+        for (m, path, want) in cases {
+            assert_eq!(r.find("h", m, path), *want, "{m} {path}");
         }
     }
 }

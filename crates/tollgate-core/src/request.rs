@@ -199,4 +199,7 @@ pub struct RequestState {
     /// ACE found a key and hides credentials: every ACE key name (header and
     /// query) is removed before proxying.
     pub hide_ace_keys: bool,
+    /// Wall-clock Unix seconds when the request arrived, for key expiry
+    /// (the core has no clock; 0 = unknown, and expiring keys are refused).
+    pub unix_s: u64,
 }

@@ -134,6 +134,9 @@ async fn decide(
         headers: &req.headers,
         client_ip,
     };
+    ctx.state.unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut cx = AccessCx {
         req: &view,
         state: &mut ctx.state,

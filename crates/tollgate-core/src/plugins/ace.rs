@@ -175,6 +175,8 @@ impl Plugin for Ace {
             snap.ace_key_names[name_idx]
                 .strategies
                 .contains(&app.strategy)
+                // An expired key (its strategy's ttl) is an unknown key.
+                && !snap.credentials.expired(c, cx.state.unix_s)
         });
         let Some(cred_idx) = cred_idx else {
             return Access::Done(self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED)));

@@ -16,7 +16,7 @@
 
 use dashmap::DashMap;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection as Conn;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,7 @@ pub struct RedisCounters {
     pub sync_rate: f64,
     client: redis::Client,
     config: RedisConfig,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<Conn>>,
     connecting: AtomicBool,
     /// Bumped whenever a connect attempt ends, for callers waiting on one.
     connect_done: tokio::sync::watch::Sender<u64>,
@@ -83,18 +83,9 @@ impl RedisCounters {
         sync_rate: f64,
         errors: prometheus::IntCounter,
     ) -> Result<RedisCounters, redis::RedisError> {
-        let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp(config.host.clone(), config.port),
-            redis: redis::RedisConnectionInfo {
-                db: i64::from(config.database),
-                username: config.username.clone(),
-                password: config.password.clone(),
-                protocol: redis::ProtocolVersion::RESP2,
-            },
-        };
         Ok(RedisCounters {
             sync_rate,
-            client: redis::Client::open(info)?,
+            client: super::connect::client(config)?,
             config: config.clone(),
             conn: Mutex::new(None),
             connecting: AtomicBool::new(false),
@@ -157,13 +148,9 @@ impl RedisCounters {
         let me = self.clone();
         tokio::spawn(async move {
             let connect = Duration::from_millis(me.config.connect_timeout.max(1));
-            let cfg = ConnectionManagerConfig::new()
-                .set_connection_timeout(connect)
-                .set_response_timeout(me.read_timeout())
-                .set_number_of_retries(1);
             let made = tokio::time::timeout(
                 connect * 3,
-                ConnectionManager::new_with_config(me.client.clone(), cfg),
+                super::connect::open(&me.client, &me.config, connect, me.read_timeout()),
             )
             .await;
             match made {
@@ -180,7 +167,7 @@ impl RedisCounters {
     /// cool-down only one caller (the probe) gets one until Redis answers.
     /// While a healthy backend is still connecting (at start, or after a
     /// connection was replaced), callers wait for it up to `read_timeout`.
-    async fn usable(self: &Arc<Self>) -> Option<(ConnectionManager, bool)> {
+    async fn usable(self: &Arc<Self>) -> Option<(Conn, bool)> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if conn.is_none() {
             let mut done = self.connect_done.subscribe();
@@ -214,7 +201,7 @@ impl RedisCounters {
     /// Runs the script for one limit; returns (allowed, retry_ns, debts_ns).
     async fn eval(
         &self,
-        mut conn: ConnectionManager,
+        mut conn: Conn,
         key: LimitKey,
         ip: Option<IpAddr>,
         limit: &CompiledLimit,
@@ -327,6 +314,9 @@ impl RedisCounters {
             }
             Err(CallError::Failed(e)) => {
                 self.failed("decision", &e);
+                // A multiplexed connection does not heal itself: the next
+                // use after the cool-down opens a new one.
+                self.drop_connection();
                 self.local(store, c, now)
             }
             Err(CallError::TimedOut) => {
@@ -419,7 +409,10 @@ impl RedisCounters {
             }
         }
         match (failure, timed_out) {
-            (Some(e), _) => self.failed("sync", &e),
+            (Some(e), _) => {
+                self.failed("sync", &e);
+                self.drop_connection();
+            }
             (None, true) => {
                 self.failed("sync", "no answer in time");
                 self.drop_connection();
