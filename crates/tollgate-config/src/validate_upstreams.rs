@@ -1,0 +1,413 @@
+//! Validation of `upstreams` and `targets`, and binding services to them.
+//!
+//! Kong's rule: a service whose host is an upstream's name is balanced across
+//! its targets; any other host is a DNS name. So a host that is not an
+//! upstream is not an error, only a warning when it looks like a misspelt one.
+
+use crate::resolved::ServiceSpec;
+use crate::upstreams::*;
+use crate::validate::{index_names, Ctx};
+use std::collections::{HashMap, HashSet};
+
+pub(crate) fn upstreams(
+    ctx: &mut Ctx,
+    raw: &[(usize, UpstreamEntry)],
+    top_targets: &[(usize, TargetEntry)],
+) -> Vec<UpstreamSpec> {
+    let names = index_names(
+        ctx,
+        "upstreams",
+        "name",
+        raw.iter().map(|(i, u)| (*i, u.name.as_str())),
+    );
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (pos, (_, u)) in raw.iter().enumerate() {
+        if let Some(id) = &u.id {
+            ids.insert(id.clone(), pos);
+        }
+    }
+    let mut out: Vec<UpstreamSpec> = raw
+        .iter()
+        .map(|(i, u)| upstream(ctx, &format!("upstreams[{i}]"), u))
+        .collect();
+    let mut seen: Vec<HashSet<String>> = out
+        .iter()
+        .map(|u| u.targets.iter().map(|t| t.target.clone()).collect())
+        .collect();
+    for (i, t) in top_targets {
+        let at = format!("targets[{i}]");
+        let Some(r) = &t.upstream else {
+            ctx.err(
+                format!("{at}.upstream"),
+                "required for a top-level target: the name or id of its upstream",
+            );
+            continue;
+        };
+        let pos = match r {
+            EntityRef::Plain(s) => names
+                .get(s)
+                .or_else(|| ids.get(s))
+                .copied()
+                .or_else(|| ctx.resolve(&names, s, "upstream", format!("{at}.upstream"))),
+            EntityRef::Keyed { name: Some(n), .. } => {
+                ctx.resolve(&names, n, "upstream", format!("{at}.upstream.name"))
+            }
+            EntityRef::Keyed { id: Some(id), .. } => match ids.get(id) {
+                Some(p) => Some(*p),
+                None => {
+                    ctx.err(
+                        format!("{at}.upstream.id"),
+                        format!("upstream id {id:?} does not exist"),
+                    );
+                    None
+                }
+            },
+            EntityRef::Keyed { .. } => {
+                ctx.err(format!("{at}.upstream"), "needs a name or an id");
+                None
+            }
+        };
+        if let (Some(pos), Some(spec)) = (pos, target(ctx, &at, t)) {
+            if !seen[pos].insert(spec.target.clone()) {
+                ctx.err(
+                    format!("{at}.target"),
+                    format!(
+                        "duplicate target {:?} in upstream {:?}",
+                        spec.target, out[pos].name
+                    ),
+                );
+            }
+            out[pos].targets.push(spec);
+        }
+    }
+    out
+}
+
+fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
+    let unsupported = |ctx: &mut Ctx, field: &str, what: &str| {
+        ctx.err(format!("{at}.{field}"), format!("{what} is not supported"));
+    };
+    let hash_on = u.hash_on.unwrap_or(HashOn::None);
+    let balance = match u.algorithm {
+        Some(Algorithm::RoundRobin) => {
+            if hash_on != HashOn::None {
+                ctx.warn(
+                    format!("{at}.hash_on"),
+                    "ignored: algorithm is round-robin (set consistent-hashing to hash)",
+                );
+            }
+            Balance::RoundRobin
+        }
+        Some(Algorithm::ConsistentHashing) => Balance::ConsistentHashing,
+        // Kong: hashing input without an algorithm means consistent hashing.
+        None if hash_on != HashOn::None => Balance::ConsistentHashing,
+        None => Balance::RoundRobin,
+        Some(Algorithm::LeastConnections) => {
+            unsupported(ctx, "algorithm", "least-connections");
+            Balance::RoundRobin
+        }
+        Some(Algorithm::Latency) => {
+            unsupported(ctx, "algorithm", "latency");
+            Balance::RoundRobin
+        }
+    };
+    if let Some(s) = u.slots {
+        if !(10..=65536).contains(&s) {
+            ctx.err(format!("{at}.slots"), "must be between 10 and 65536");
+        }
+    }
+    let hash_on_key = hash_key(ctx, at, "hash_on", hash_on, u.hash_on_header.as_deref());
+    let fallback = u.hash_fallback.unwrap_or(HashOn::None);
+    let hash_fallback = hash_key(
+        ctx,
+        at,
+        "hash_fallback",
+        fallback,
+        u.hash_fallback_header.as_deref(),
+    );
+    if fallback != HashOn::None
+        && (hash_on == HashOn::None || (fallback == hash_on && fallback != HashOn::Header))
+    {
+        ctx.err(
+            format!("{at}.hash_fallback"),
+            "must be none when hash_on is none, and differ from hash_on",
+        );
+    }
+    if hash_on_key != HashKey::None && hash_on_key == hash_fallback {
+        ctx.err(
+            format!("{at}.hash_fallback_header"),
+            "must differ from hash_on_header",
+        );
+    }
+    for (field, v) in [
+        ("hash_on_cookie", &u.hash_on_cookie),
+        ("hash_on_query_arg", &u.hash_on_query_arg),
+        ("hash_fallback_query_arg", &u.hash_fallback_query_arg),
+        ("hash_on_uri_capture", &u.hash_on_uri_capture),
+        ("hash_fallback_uri_capture", &u.hash_fallback_uri_capture),
+    ] {
+        if v.is_some() {
+            unsupported(ctx, field, field);
+        }
+    }
+    if u.client_certificate.is_some() {
+        unsupported(
+            ctx,
+            "client_certificate",
+            "a client certificate for targets",
+        );
+    }
+    if u.use_srv_name == Some(true) {
+        unsupported(ctx, "use_srv_name", "use_srv_name: true");
+    }
+    let healthchecks = u.healthchecks.clone().unwrap_or_default();
+    check_healthchecks(ctx, &format!("{at}.healthchecks"), &healthchecks);
+    if let Some(h) = &u.host_header {
+        if h.is_empty() || h.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+            ctx.err(format!("{at}.host_header"), "is not a valid host");
+        }
+    }
+    let mut targets = Vec::new();
+    let mut seen = HashSet::new();
+    for (k, t) in u.targets.iter().flatten().enumerate() {
+        let tat = format!("{at}.targets[{k}]");
+        if let Some(r) = &t.upstream {
+            let same = match r {
+                EntityRef::Plain(s) => *s == u.name || u.id.as_ref() == Some(s),
+                EntityRef::Keyed { name, id } => {
+                    name.as_ref() == Some(&u.name) || (id.is_some() && *id == u.id)
+                }
+            };
+            if !same {
+                ctx.err(
+                    format!("{tat}.upstream"),
+                    "a nested target belongs to the upstream it is nested in",
+                );
+            }
+        }
+        if let Some(spec) = target(ctx, &tat, t) {
+            if !seen.insert(spec.target.clone()) {
+                ctx.err(
+                    format!("{tat}.target"),
+                    format!("duplicate target {:?}", spec.target),
+                );
+            }
+            targets.push(spec);
+        }
+    }
+    UpstreamSpec {
+        name: u.name.clone(),
+        balance,
+        hash_on: hash_on_key,
+        hash_fallback,
+        host_header: u.host_header.clone(),
+        healthchecks,
+        targets,
+        tags: u.tags.clone().unwrap_or_default(),
+    }
+}
+
+fn hash_key(ctx: &mut Ctx, at: &str, field: &str, on: HashOn, header: Option<&str>) -> HashKey {
+    match on {
+        HashOn::None => HashKey::None,
+        HashOn::Consumer => HashKey::Consumer,
+        HashOn::Ip => HashKey::Ip,
+        HashOn::Header => match header {
+            Some(h) if is_token(h) => HashKey::Header(h.to_ascii_lowercase()),
+            Some(h) => {
+                ctx.err(
+                    format!("{at}.{field}_header"),
+                    format!("{h:?} is not a header name"),
+                );
+                HashKey::None
+            }
+            None => {
+                ctx.err(
+                    format!("{at}.{field}_header"),
+                    format!("required when {field} is header"),
+                );
+                HashKey::None
+            }
+        },
+        other => {
+            let name = match other {
+                HashOn::Cookie => "cookie",
+                HashOn::Path => "path",
+                HashOn::QueryArg => "query_arg",
+                _ => "uri_capture",
+            };
+            ctx.err(
+                format!("{at}.{field}"),
+                format!("{field}: {name} is not supported (none, consumer, ip and header are)"),
+            );
+            HashKey::None
+        }
+    }
+}
+
+/// An HTTP token (RFC 9110 `tchar`s): a valid header name.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn check_healthchecks(ctx: &mut Ctx, at: &str, h: &Healthchecks) {
+    if !(0.0..=100.0).contains(&h.threshold) {
+        ctx.err(format!("{at}.threshold"), "must be between 0 and 100");
+    }
+    let a = &h.active;
+    if matches!(a.kind, CheckType::Grpc | CheckType::Grpcs) {
+        ctx.err(
+            format!("{at}.active.type"),
+            "grpc health checks are not supported (http, https and tcp are)",
+        );
+    }
+    if matches!(h.passive.kind, CheckType::Grpc | CheckType::Grpcs) {
+        ctx.err(
+            format!("{at}.passive.type"),
+            "grpc health checks are not supported (http, https and tcp are)",
+        );
+    }
+    for (field, v, max) in [
+        ("active.timeout", a.timeout, 65535.0),
+        ("active.healthy.interval", a.healthy.interval, 65535.0),
+        ("active.unhealthy.interval", a.unhealthy.interval, 65535.0),
+    ] {
+        if !(0.0..=max).contains(&v) {
+            ctx.err(format!("{at}.{field}"), "must be between 0 and 65535");
+        }
+    }
+    if a.timeout == 0.0 && h.active_enabled() {
+        ctx.err(format!("{at}.active.timeout"), "must be more than 0");
+    }
+    if !a.http_path.starts_with('/') || a.http_path.bytes().any(|b| b <= b' ' || b >= 0x7f) {
+        ctx.err(
+            format!("{at}.active.http_path"),
+            "must be a path starting with '/'",
+        );
+    }
+    for (k, name) in a.headers.iter().flat_map(|m| m.keys()).enumerate() {
+        if !is_token(name) {
+            ctx.err(
+                format!("{at}.active.headers"),
+                format!("{name:?} (entry {k}) is not a header name"),
+            );
+        }
+    }
+    for (field, list) in [
+        ("active.healthy.http_statuses", &a.healthy.http_statuses),
+        ("active.unhealthy.http_statuses", &a.unhealthy.http_statuses),
+        (
+            "passive.healthy.http_statuses",
+            &h.passive.healthy.http_statuses,
+        ),
+        (
+            "passive.unhealthy.http_statuses",
+            &h.passive.unhealthy.http_statuses,
+        ),
+    ] {
+        if let Some(s) = list.iter().find(|s| !(100..=999).contains(*s)) {
+            ctx.err(
+                format!("{at}.{field}"),
+                format!("{s} is not an HTTP status"),
+            );
+        }
+    }
+    for (field, n) in [
+        ("active.healthy.successes", a.healthy.successes),
+        ("active.unhealthy.tcp_failures", a.unhealthy.tcp_failures),
+        ("active.unhealthy.timeouts", a.unhealthy.timeouts),
+        ("active.unhealthy.http_failures", a.unhealthy.http_failures),
+        ("passive.healthy.successes", h.passive.healthy.successes),
+        (
+            "passive.unhealthy.tcp_failures",
+            h.passive.unhealthy.tcp_failures,
+        ),
+        ("passive.unhealthy.timeouts", h.passive.unhealthy.timeouts),
+        (
+            "passive.unhealthy.http_failures",
+            h.passive.unhealthy.http_failures,
+        ),
+    ] {
+        if n > 255 {
+            ctx.err(format!("{at}.{field}"), "must be between 0 and 255");
+        }
+    }
+}
+
+fn target(ctx: &mut Ctx, at: &str, t: &TargetEntry) -> Option<TargetSpec> {
+    let weight = t.weight.unwrap_or(DEFAULT_WEIGHT);
+    if weight > 65535 {
+        ctx.err(format!("{at}.weight"), "must be between 0 and 65535");
+    }
+    match parse_target(&t.target) {
+        Ok((host, port)) => Some(TargetSpec {
+            target: t.target.clone(),
+            host,
+            port,
+            weight: weight.min(65535),
+        }),
+        Err(m) => {
+            ctx.err(format!("{at}.target"), m);
+            None
+        }
+    }
+}
+
+/// Binds each service whose host names an upstream; checks `retries`.
+/// `raw_index[k]` is the position in the document of `services[k]`.
+pub(crate) fn bind_services(
+    ctx: &mut Ctx,
+    services: &mut [ServiceSpec],
+    raw_index: &[usize],
+    upstreams: &[UpstreamSpec],
+) {
+    let by_name: HashMap<&str, usize> = upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.name.as_str(), i))
+        .collect();
+    let mut used = vec![false; upstreams.len()];
+    for (k, s) in services.iter_mut().enumerate() {
+        let at = format!("services[{}]", raw_index.get(k).copied().unwrap_or(k));
+        if s.retries > MAX_RETRIES {
+            ctx.warn(
+                format!("{at}.retries"),
+                format!(
+                    "{} retries requested; at most {MAX_RETRIES} are made",
+                    s.retries
+                ),
+            );
+        }
+        let host = s.upstream.host.as_str();
+        if let Some(&u) = by_name.get(host) {
+            s.balancer = Some(u);
+            used[u] = true;
+            if !upstreams[u].targets.iter().any(|t| t.weight > 0) {
+                ctx.err(
+                    format!("{at}.host"),
+                    format!(
+                        "upstream {host:?} has no target with a weight above 0: every request would fail"
+                    ),
+                );
+            }
+        } else if let Some(u) = upstreams.iter().find(|u| u.name.eq_ignore_ascii_case(host)) {
+            ctx.warn(
+                format!("{at}.host"),
+                format!(
+                    "{host:?} is not an upstream name (names are case-sensitive; did you mean {:?}?): it is resolved through DNS",
+                    u.name
+                ),
+            );
+        }
+    }
+    for (i, u) in upstreams.iter().enumerate() {
+        if !used[i] && u.targets.is_empty() {
+            ctx.warn(
+                format!("upstreams[{i}]"),
+                format!("upstream {:?} has no targets", u.name),
+            );
+        }
+    }
+}
