@@ -22,7 +22,8 @@ pub struct RequestCtx {
     pub lb_tried: u64,
     /// Tries made so far.
     pub lb_tries: u32,
-    /// The current try got a response header.
+    /// The current try got a response header, or was already counted as a
+    /// connect failure: either way the logging phase counts nothing more.
     pub lb_responded: bool,
 }
 

@@ -156,7 +156,8 @@ fn current_target(ctx: &RequestCtx) -> Option<(&crate::balancer::Pool, usize, u3
 
 /// A connect failure: counted against the target (passive checks), and
 /// tried again on another target while the service's `retries` allow.
-pub fn connect_failed(gw: &Gateway, ctx: &RequestCtx, e: &mut Error) {
+pub fn connect_failed(gw: &Gateway, ctx: &mut RequestCtx, e: &mut Error) {
+    ctx.lb_responded = true;
     let Some((pool, ix, retries)) = current_target(ctx) else {
         return;
     };
