@@ -489,3 +489,40 @@ targets:
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+/// Kong's `Host` for a balanced request: the target's host (a name is
+/// resolved like a service host), or the upstream's `host_header`, with the
+/// target's port.
+#[test]
+fn host_header_and_hostname_targets() {
+    let echo = support::upstream("echo");
+    let port = echo.port();
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: one
+    url: http://pool.one
+    routes: [{{ name: one, paths: ["/one"] }}]
+  - name: two
+    url: http://pool.two
+    routes: [{{ name: two, paths: ["/two"] }}]
+upstreams:
+  - name: pool.one
+    targets: [{{ target: "localhost:{port}" }}]
+  - name: pool.two
+    host_header: api.internal
+    targets: [{{ target: "127.0.0.1:{port}" }}]
+"#
+    );
+    let gw = Gateway::start(&yaml);
+    let r = gw.get("/one", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_headers()["host"], format!("localhost:{port}"));
+    let r = gw.get("/two", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_headers()["host"], format!("api.internal:{port}"));
+    let s = gw.status();
+    let t = &s["upstreams"][0]["targets"][0];
+    assert_eq!(t["target"], format!("localhost:{port}"));
+    assert_eq!(t["address"], format!("127.0.0.1:{port}"), "{s}");
+}

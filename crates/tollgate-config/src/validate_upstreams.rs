@@ -411,3 +411,7 @@ pub(crate) fn bind_services(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "validate_upstreams_tests.rs"]
+mod tests;
