@@ -91,7 +91,8 @@ pub struct Pool {
     pub spec: UpstreamSpec,
     pub targets: Vec<Target>,
     selector: Selector,
-    /// Key for consistent hashing when a request has no hash input.
+    /// Key for consistent hashing when a request has no hash input, and the
+    /// starting point of the scans that retries and fallbacks make.
     counter: AtomicU64,
     pub active: Thresholds,
     pub passive: Thresholds,
@@ -257,6 +258,9 @@ impl Pool {
         let fallback_key;
         let picked = match &self.selector {
             Selector::Empty => return None,
+            // A retry does not advance the rotation: that would hand the
+            // next request the target this one just skipped.
+            Selector::RoundRobin(_) if tried != 0 => None,
             Selector::RoundRobin(w) => first(w.iter(b""), n + 1, |ix| self.usable(ix, tried)),
             Selector::Hash(ring) => {
                 let key = match key {
