@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub const DEFAULT_TARGET_PORT: u16 = 8000;
 /// Pingora tries a request at most 16 times: the first try and 15 retries.
 pub const MAX_RETRIES: u32 = 15;
+/// Targets one upstream may have (Pingora's selectors index them in 16 bits).
+pub const MAX_TARGETS: usize = 10_000;
 /// Kong's default target weight.
 pub const DEFAULT_WEIGHT: u32 = 100;
 

@@ -80,6 +80,14 @@ pub(crate) fn upstreams(
             out[pos].targets.push(spec);
         }
     }
+    for ((i, _), u) in raw.iter().zip(&out) {
+        if u.targets.len() > MAX_TARGETS {
+            ctx.err(
+                format!("upstreams[{i}].targets"),
+                format!("{} targets; at most {MAX_TARGETS}", u.targets.len()),
+            );
+        }
+    }
     out
 }
 

@@ -108,6 +108,37 @@ fn gcd(a: u32, b: u32) -> u32 {
     }
 }
 
+/// Sum of the weights handed to Pingora's selectors: the round-robin table
+/// and the Ketama ring (160 points per unit) grow with it.
+const MAX_TOTAL_WEIGHT: u64 = 10_000;
+
+/// Target weights as the selectors get them: divided by their common
+/// divisor (three targets of weight 100 alternate instead of taking turns of
+/// 100), then scaled down if their sum is still large. 0 stays 0.
+fn selector_weights(spec: &UpstreamSpec) -> Vec<u32> {
+    let divisor = spec
+        .targets
+        .iter()
+        .map(|t| t.weight)
+        .filter(|w| *w > 0)
+        .fold(0, gcd)
+        .max(1);
+    let reduced: Vec<u64> = spec
+        .targets
+        .iter()
+        .map(|t| u64::from(t.weight / divisor))
+        .collect();
+    let sum: u64 = reduced.iter().sum();
+    reduced
+        .iter()
+        .map(|&w| match w {
+            0 => 0,
+            w if sum > MAX_TOTAL_WEIGHT => (w * MAX_TOTAL_WEIGHT / sum).max(1) as u32,
+            w => w as u32,
+        })
+        .collect()
+}
+
 fn host_header(spec: &UpstreamSpec, host: &str, port: u16, tls: bool) -> HeaderValue {
     let host = spec.host_header.as_deref().unwrap_or(host);
     let bracketed;
@@ -136,13 +167,7 @@ impl Pool {
     ) -> Pool {
         let tls = spec.healthchecks.active.kind == tollgate_config::upstreams::CheckType::Https;
         let checks_on = spec.healthchecks.active_enabled() || spec.healthchecks.passive_enabled();
-        let divisor = spec
-            .targets
-            .iter()
-            .map(|t| t.weight)
-            .filter(|w| *w > 0)
-            .fold(0, gcd)
-            .max(1);
+        let weights = selector_weights(spec);
         let mut targets = Vec::with_capacity(spec.targets.len());
         for (ix, t) in spec.targets.iter().enumerate() {
             let (addr, slot) = match t.host.parse::<IpAddr>() {
@@ -152,7 +177,7 @@ impl Pool {
                     // A never-resolved name still needs a distinct ring
                     // position: 240.0.0.0/4 is reserved and never dialled.
                     let placeholder = SocketAddr::new(
-                        IpAddr::V4(Ipv4Addr::from(0xF000_0000u32 + ix as u32)),
+                        IpAddr::V4(Ipv4Addr::from(0xF000_0000u32.wrapping_add(ix as u32))),
                         t.port,
                     );
                     (slot.addr().unwrap_or(placeholder), Some(slot))
@@ -160,7 +185,7 @@ impl Pool {
             };
             let mut backend = Backend {
                 addr: PSocketAddr::Inet(addr),
-                weight: (t.weight / divisor) as usize,
+                weight: weights[ix] as usize,
                 ext: Default::default(),
             };
             backend.ext.insert(TargetIx(ix));
@@ -201,7 +226,8 @@ impl Pool {
             .filter(|t| t.weight > 0)
             .map(|t| t.backend.clone())
             .collect();
-        let selector = if set.is_empty() {
+        // Validation bounds the targets far below the selectors' 16-bit limit.
+        let selector = if set.is_empty() || set.len() > usize::from(u16::MAX) {
             Selector::Empty
         } else {
             match spec.balance {
@@ -373,5 +399,45 @@ impl Registry {
     pub fn all(&self) -> Vec<Arc<Pool>> {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_config::upstreams::{Balance, HashKey, TargetSpec};
+
+    fn spec(weights: &[u32]) -> UpstreamSpec {
+        UpstreamSpec {
+            name: "u".into(),
+            balance: Balance::RoundRobin,
+            hash_on: HashKey::None,
+            hash_fallback: HashKey::None,
+            host_header: None,
+            healthchecks: Default::default(),
+            targets: weights
+                .iter()
+                .enumerate()
+                .map(|(i, &weight)| TargetSpec {
+                    target: format!("10.0.0.{i}:80"),
+                    host: format!("10.0.0.{i}"),
+                    port: 80,
+                    weight,
+                })
+                .collect(),
+            tags: vec![],
+        }
+    }
+
+    #[test]
+    fn weights_are_reduced_and_bounded() {
+        assert_eq!(
+            selector_weights(&spec(&[100, 200, 0, 300])),
+            vec![1, 2, 0, 3]
+        );
+        let big = selector_weights(&spec(&[65535, 65534, 1]));
+        assert!(big.iter().map(|w| u64::from(*w)).sum::<u64>() <= MAX_TOTAL_WEIGHT + 3);
+        assert_eq!(big[2], 1, "a small weight is never rounded to 0");
+        assert!(big[0] >= big[1] && big[1] > 4000, "{big:?}");
     }
 }
