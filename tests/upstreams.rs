@@ -267,6 +267,38 @@ fn consistent_hashing_sticks_per_header_and_falls_back() {
 }
 
 #[test]
+fn consistent_hashing_on_query_arg_then_path() {
+    let ts: Vec<Target> = (0..4).map(|i| Target::start(&format!("t{i}"))).collect();
+    let refs: Vec<&Target> = ts.iter().collect();
+    let up = format!(
+        "  - name: backend.pool\n    hash_on: query_arg\n    hash_on_query_arg: session\n    hash_fallback: path\n    targets:\n{}",
+        targets(&refs, &[100, 100, 100, 100])
+    );
+    let gw = Gateway::start(&snapshot(&up, ""));
+    let pick = |path: &str| {
+        let r = gw.get(path, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let mut used = std::collections::HashSet::new();
+    for s in 0..16 {
+        // The same session on any path goes to the same target.
+        let first = pick(&format!("/a?x=1&session=s{s}"));
+        assert_eq!(pick(&format!("/b/{s}?session=s{s}")), first);
+        used.insert(first);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+    let mut used = std::collections::HashSet::new();
+    for p in 0..16 {
+        // No session: the path decides.
+        let first = pick(&format!("/p{p}"));
+        assert_eq!(pick(&format!("/p{p}?session=")), first);
+        used.insert(first);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+}
+
+#[test]
 fn consistent_hashing_on_consumer() {
     let ts: Vec<Target> = (0..3).map(|i| Target::start(&format!("t{i}"))).collect();
     let refs: Vec<&Target> = ts.iter().collect();

@@ -315,6 +315,10 @@ pub enum HashKey {
     Ip,
     /// Lower-cased header name.
     Header(String),
+    /// The request path as the client sent it.
+    Path,
+    /// A query argument's value as sent (not percent-decoded).
+    QueryArg(String),
 }
 
 /// A validated upstream.

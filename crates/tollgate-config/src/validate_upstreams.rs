@@ -124,7 +124,14 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
             ctx.err(format!("{at}.slots"), "must be between 10 and 65536");
         }
     }
-    let hash_on_key = hash_key(ctx, at, "hash_on", hash_on, u.hash_on_header.as_deref());
+    let hash_on_key = hash_key(
+        ctx,
+        at,
+        "hash_on",
+        hash_on,
+        u.hash_on_header.as_deref(),
+        u.hash_on_query_arg.as_deref(),
+    );
     let fallback = u.hash_fallback.unwrap_or(HashOn::None);
     let hash_fallback = hash_key(
         ctx,
@@ -132,10 +139,10 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
         "hash_fallback",
         fallback,
         u.hash_fallback_header.as_deref(),
+        u.hash_fallback_query_arg.as_deref(),
     );
-    if fallback != HashOn::None
-        && (hash_on == HashOn::None || (fallback == hash_on && fallback != HashOn::Header))
-    {
+    let named = matches!(fallback, HashOn::Header | HashOn::QueryArg);
+    if fallback != HashOn::None && (hash_on == HashOn::None || (fallback == hash_on && !named)) {
         ctx.err(
             format!("{at}.hash_fallback"),
             "must be none when hash_on is none, and differ from hash_on",
@@ -144,13 +151,11 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
     if hash_on_key != HashKey::None && hash_on_key == hash_fallback {
         ctx.err(
             format!("{at}.hash_fallback_header"),
-            "must differ from hash_on_header",
+            "must name another header or argument than hash_on's",
         );
     }
     for (field, v) in [
         ("hash_on_cookie", &u.hash_on_cookie),
-        ("hash_on_query_arg", &u.hash_on_query_arg),
-        ("hash_fallback_query_arg", &u.hash_fallback_query_arg),
         ("hash_on_uri_capture", &u.hash_on_uri_capture),
         ("hash_fallback_uri_capture", &u.hash_fallback_uri_capture),
     ] {
@@ -215,11 +220,38 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
     }
 }
 
-fn hash_key(ctx: &mut Ctx, at: &str, field: &str, on: HashOn, header: Option<&str>) -> HashKey {
+fn hash_key(
+    ctx: &mut Ctx,
+    at: &str,
+    field: &str,
+    on: HashOn,
+    header: Option<&str>,
+    query_arg: Option<&str>,
+) -> HashKey {
     match on {
         HashOn::None => HashKey::None,
         HashOn::Consumer => HashKey::Consumer,
         HashOn::Ip => HashKey::Ip,
+        HashOn::Path => HashKey::Path,
+        HashOn::QueryArg => match query_arg {
+            Some(a) if !a.is_empty() && !a.contains(['&', '=', '#']) => {
+                HashKey::QueryArg(a.to_string())
+            }
+            Some(a) => {
+                ctx.err(
+                    format!("{at}.{field}_query_arg"),
+                    format!("{a:?} is not a query argument name"),
+                );
+                HashKey::None
+            }
+            None => {
+                ctx.err(
+                    format!("{at}.{field}_query_arg"),
+                    format!("required when {field} is query_arg"),
+                );
+                HashKey::None
+            }
+        },
         HashOn::Header => match header {
             Some(h) if is_token(h) => HashKey::Header(h.to_ascii_lowercase()),
             Some(h) => {
@@ -240,13 +272,13 @@ fn hash_key(ctx: &mut Ctx, at: &str, field: &str, on: HashOn, header: Option<&st
         other => {
             let name = match other {
                 HashOn::Cookie => "cookie",
-                HashOn::Path => "path",
-                HashOn::QueryArg => "query_arg",
                 _ => "uri_capture",
             };
             ctx.err(
                 format!("{at}.{field}"),
-                format!("{field}: {name} is not supported (none, consumer, ip and header are)"),
+                format!(
+                    "{field}: {name} is not supported (none, consumer, ip, header, path and query_arg are)"
+                ),
             );
             HashKey::None
         }

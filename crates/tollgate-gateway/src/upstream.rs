@@ -72,6 +72,19 @@ fn hash_input<'a>(
             .headers
             .get(name.as_str())
             .map(|v| v.as_bytes()),
+        HashKey::Path => Some(session.req_header().uri.path().as_bytes()),
+        HashKey::QueryArg(arg) => session
+            .req_header()
+            .uri
+            .query()?
+            .split('&')
+            .find_map(|pair| match pair.split_once('=') {
+                Some((k, v)) if k == arg => Some(v),
+                None if pair == arg => Some(""),
+                _ => None,
+            })
+            .filter(|v| !v.is_empty())
+            .map(str::as_bytes),
     }
 }
 
