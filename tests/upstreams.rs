@@ -298,6 +298,37 @@ fn consistent_hashing_on_query_arg_then_path() {
     assert!(used.len() >= 2, "{used:?}");
 }
 
+/// Kong's cookie stickiness: a client without the cookie gets one made up
+/// (and is placed by it); with it, it stays on its target.
+#[test]
+fn consistent_hashing_on_cookie() {
+    let ts: Vec<Target> = (0..4).map(|i| Target::start(&format!("t{i}"))).collect();
+    let refs: Vec<&Target> = ts.iter().collect();
+    let up = format!(
+        "  - name: backend.pool\n    hash_on: cookie\n    hash_on_cookie: lb\n    hash_on_cookie_path: /app\n    targets:\n{}",
+        targets(&refs, &[100, 100, 100, 100])
+    );
+    let gw = Gateway::start(&snapshot(&up, ""));
+    let mut used = std::collections::HashSet::new();
+    for _ in 0..12 {
+        let first = gw.get("/x", &[]);
+        assert_eq!(first.status, 200, "{}", first.body);
+        let set = first.header("set-cookie").expect("set-cookie").to_string();
+        assert!(
+            set.starts_with("lb=") && set.ends_with("; Path=/app; HttpOnly"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap_or("").to_string();
+        for _ in 0..4 {
+            let r = gw.get("/x", &[("cookie", &format!("a=b; {cookie}"))]);
+            assert_eq!(r.body, first.body, "{cookie} moved");
+            assert_eq!(r.header("set-cookie"), None);
+        }
+        used.insert(first.body);
+    }
+    assert!(used.len() >= 2, "{used:?}");
+}
+
 #[test]
 fn consistent_hashing_on_consumer() {
     let ts: Vec<Target> = (0..3).map(|i| Target::start(&format!("t{i}"))).collect();
@@ -387,7 +418,7 @@ fn killed_target_loses_no_request_and_comes_back() {
         );
     }
     assert!(total > 100, "too little load: {total} requests");
-    wait_health(&gw, &b.addr(), "UNHEALTHY", Duration::from_secs(2));
+    wait_health(&gw, &b.addr(), "UNHEALTHY", Duration::from_secs(5));
     let m = gw.metrics();
     let line = format!(
         "tollgate_upstream_target_health{{target=\"{}\",upstream=\"backend.pool\"}} 0",
@@ -417,7 +448,7 @@ fn killed_target_loses_no_request_and_comes_back() {
     assert_eq!(target_health(&gw, &b.addr()), "UNHEALTHY");
     // Healthy probes (two in a row) bring it back.
     b.health_status.store(200, Ordering::SeqCst);
-    wait_health(&gw, &b.addr(), "HEALTHY", Duration::from_secs(3));
+    wait_health(&gw, &b.addr(), "HEALTHY", Duration::from_secs(5));
     let seen = by_target(&gw, 30, &[]);
     assert!(seen.get("b").copied().unwrap_or(0) >= 5, "{seen:?}");
 }
@@ -437,7 +468,7 @@ fn no_healthy_target_is_kongs_503_and_health_survives_reload() {
     for _ in 0..6 {
         gw.get("/x", &[]);
     }
-    wait_health(&gw, &a.addr(), "UNHEALTHY", Duration::from_secs(2));
+    wait_health(&gw, &a.addr(), "UNHEALTHY", Duration::from_secs(5));
     // The same upstream in a changed snapshot keeps its targets' health.
     let hash = gw.status()["config_hash"]
         .as_str()
@@ -450,7 +481,7 @@ fn no_healthy_target_is_kongs_503_and_health_survives_reload() {
     for _ in 0..4 {
         gw.get("/x", &[]);
     }
-    wait_health(&gw, &b.addr(), "UNHEALTHY", Duration::from_secs(2));
+    wait_health(&gw, &b.addr(), "UNHEALTHY", Duration::from_secs(5));
     let r = gw.get("/x", &[]);
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.message(), "failure to get a peer from the ring-balancer");

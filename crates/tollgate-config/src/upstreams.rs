@@ -319,6 +319,11 @@ pub enum HashKey {
     Path,
     /// A query argument's value as sent (not percent-decoded).
     QueryArg(String),
+    /// A cookie's value; a client without it gets one set (Kong's rule).
+    Cookie {
+        name: String,
+        path: String,
+    },
 }
 
 /// A validated upstream.

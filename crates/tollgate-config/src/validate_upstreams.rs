@@ -124,13 +124,14 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
             ctx.err(format!("{at}.slots"), "must be between 10 and 65536");
         }
     }
+    let cookie = hash_cookie(ctx, at, u);
     let hash_on_key = hash_key(
         ctx,
         at,
         "hash_on",
         hash_on,
-        u.hash_on_header.as_deref(),
-        u.hash_on_query_arg.as_deref(),
+        (u.hash_on_header.as_deref(), u.hash_on_query_arg.as_deref()),
+        &cookie,
     );
     let fallback = u.hash_fallback.unwrap_or(HashOn::None);
     let hash_fallback = hash_key(
@@ -138,14 +139,19 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
         at,
         "hash_fallback",
         fallback,
-        u.hash_fallback_header.as_deref(),
-        u.hash_fallback_query_arg.as_deref(),
+        (
+            u.hash_fallback_header.as_deref(),
+            u.hash_fallback_query_arg.as_deref(),
+        ),
+        &cookie,
     );
     let named = matches!(fallback, HashOn::Header | HashOn::QueryArg);
-    if fallback != HashOn::None && (hash_on == HashOn::None || (fallback == hash_on && !named)) {
+    if fallback != HashOn::None
+        && (hash_on == HashOn::None || hash_on == HashOn::Cookie || (fallback == hash_on && !named))
+    {
         ctx.err(
             format!("{at}.hash_fallback"),
-            "must be none when hash_on is none, and differ from hash_on",
+            "must be none when hash_on is none or cookie, and differ from hash_on",
         );
     }
     if hash_on_key != HashKey::None && hash_on_key == hash_fallback {
@@ -155,7 +161,6 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
         );
     }
     for (field, v) in [
-        ("hash_on_cookie", &u.hash_on_cookie),
         ("hash_on_uri_capture", &u.hash_on_uri_capture),
         ("hash_fallback_uri_capture", &u.hash_fallback_uri_capture),
     ] {
@@ -225,11 +230,21 @@ fn hash_key(
     at: &str,
     field: &str,
     on: HashOn,
-    header: Option<&str>,
-    query_arg: Option<&str>,
+    (header, query_arg): (Option<&str>, Option<&str>),
+    cookie: &Option<HashKey>,
 ) -> HashKey {
     match on {
         HashOn::None => HashKey::None,
+        HashOn::Cookie => match cookie {
+            Some(c) => c.clone(),
+            None => {
+                ctx.err(
+                    format!("{at}.hash_on_cookie"),
+                    format!("required when {field} is cookie"),
+                );
+                HashKey::None
+            }
+        },
         HashOn::Consumer => HashKey::Consumer,
         HashOn::Ip => HashKey::Ip,
         HashOn::Path => HashKey::Path,
@@ -269,20 +284,40 @@ fn hash_key(
                 HashKey::None
             }
         },
-        other => {
-            let name = match other {
-                HashOn::Cookie => "cookie",
-                _ => "uri_capture",
-            };
+        HashOn::UriCapture => {
             ctx.err(
                 format!("{at}.{field}"),
                 format!(
-                    "{field}: {name} is not supported (none, consumer, ip, header, path and query_arg are)"
+                    "{field}: uri_capture is not supported (none, consumer, ip, header, cookie, path and query_arg are)"
                 ),
             );
             HashKey::None
         }
     }
+}
+
+/// `hash_on_cookie` with its path (Kong's default `/`), when set and valid.
+fn hash_cookie(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> Option<HashKey> {
+    let name = u.hash_on_cookie.as_deref()?;
+    if !is_token(name) {
+        ctx.err(
+            format!("{at}.hash_on_cookie"),
+            format!("{name:?} is not a cookie name"),
+        );
+        return None;
+    }
+    let path = u.hash_on_cookie_path.as_deref().unwrap_or("/");
+    if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b >= 0x7f || b == b';') {
+        ctx.err(
+            format!("{at}.hash_on_cookie_path"),
+            "must be a path starting with '/'",
+        );
+        return None;
+    }
+    Some(HashKey::Cookie {
+        name: name.to_string(),
+        path: path.to_string(),
+    })
 }
 
 /// An HTTP token (RFC 9110 `tchar`s): a valid header name.

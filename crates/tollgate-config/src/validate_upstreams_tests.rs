@@ -93,7 +93,7 @@ fn unsupported_and_broken_upstreams_are_located() {
     ));
     let want = [
         "upstreams[0].algorithm: least-connections is not supported",
-        "upstreams[0].hash_on: hash_on: cookie is not supported",
+        "upstreams[0].hash_on_cookie: required when hash_on is cookie",
         "upstreams[0].targets[0].target",
         "upstreams[0].targets[1].weight",
         "upstreams[1].hash_on_header: required",

@@ -25,6 +25,8 @@ pub struct RequestCtx {
     /// The current try got a response header, or was already counted as a
     /// connect failure: either way the logging phase counts nothing more.
     pub lb_responded: bool,
+    /// A hash cookie made up for a client that had none: sent back in `Set-Cookie`.
+    pub lb_cookie: Option<String>,
 }
 
 impl RequestCtx {
@@ -41,6 +43,7 @@ impl RequestCtx {
             lb_tried: 0,
             lb_tries: 0,
             lb_responded: false,
+            lb_cookie: None,
         }
     }
 }

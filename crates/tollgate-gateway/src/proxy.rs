@@ -77,7 +77,7 @@ impl ProxyHttp for TollgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         headers::set_rate(upstream_response, &ctx.state);
-        Ok(())
+        upstream::set_hash_cookie(upstream_response, ctx)
     }
 
     async fn fail_to_proxy(

@@ -72,6 +72,9 @@ fn hash_input<'a>(
             .headers
             .get(name.as_str())
             .map(|v| v.as_bytes()),
+        HashKey::Cookie { name, .. } => {
+            request_cookie(session, name).or(ctx.lb_cookie.as_deref().map(str::as_bytes))
+        }
         HashKey::Path => Some(session.req_header().uri.path().as_bytes()),
         HashKey::QueryArg(arg) => session
             .req_header()
@@ -88,6 +91,75 @@ fn hash_input<'a>(
     }
 }
 
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn request_cookie<'a>(session: &'a Session, name: &str) -> Option<&'a [u8]> {
+    session
+        .req_header()
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| match pair.trim().split_once('=') {
+            Some((k, v)) if k == name && !v.is_empty() => Some(v.as_bytes()),
+            _ => None,
+        })
+}
+
+/// The upstream's hash cookie (name, path), when it hashes on one.
+fn cookie_key(spec: &tollgate_config::upstreams::UpstreamSpec) -> Option<(&str, &str)> {
+    [&spec.hash_on, &spec.hash_fallback]
+        .into_iter()
+        .find_map(|k| match k {
+            HashKey::Cookie { name, path } => Some((name.as_str(), path.as_str())),
+            _ => None,
+        })
+}
+
+/// A fresh value for a hash cookie, shaped like Kong's (a UUID). Not a
+/// secret: it only spreads clients over targets.
+fn new_cookie_value() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(n);
+    h.write_u128(now);
+    let x = h.finish();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(x);
+    let y = h.finish();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        x >> 32,
+        (x >> 16) & 0xffff,
+        x & 0xfff,
+        (y >> 48) & 0x3fff | 0x8000,
+        y & 0xffff_ffff_ffff
+    )
+}
+
+/// Sends a made-up hash cookie back, so the client's next requests stick.
+pub fn set_hash_cookie(resp: &mut pingora::http::ResponseHeader, ctx: &RequestCtx) -> Result<()> {
+    let Some(value) = &ctx.lb_cookie else {
+        return Ok(());
+    };
+    let Some((pool, _, _)) = current_target(ctx) else {
+        return Ok(());
+    };
+    if let Some((name, path)) = cookie_key(&pool.spec) {
+        resp.append_header(
+            http::header::SET_COOKIE,
+            format!("{name}={value}; Path={path}; HttpOnly"),
+        )?;
+    }
+    Ok(())
+}
+
 /// Picks a target of the service's upstream: the peer for this try.
 fn balanced(
     session: &Session,
@@ -100,6 +172,19 @@ fn balanced(
         .get(upstream)
         .ok_or_else(|| internal("no pool for upstream"))?;
     let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+    // Kong makes up the hash cookie when it is the input in use and absent.
+    let make_cookie = ctx.lb_cookie.is_none()
+        && match (&pool.spec.hash_on, &pool.spec.hash_fallback) {
+            (HashKey::Cookie { name, .. }, _) => request_cookie(session, name).is_none(),
+            (on, HashKey::Cookie { name, .. }) => {
+                hash_input(on, session, ctx, &mut a).is_none()
+                    && request_cookie(session, name).is_none()
+            }
+            _ => false,
+        };
+    if make_cookie {
+        ctx.lb_cookie = Some(new_cookie_value());
+    }
     let key = hash_input(&pool.spec.hash_on, session, ctx, &mut a)
         .or_else(|| hash_input(&pool.spec.hash_fallback, session, ctx, &mut b));
     let ix = pool.select(key, ctx.lb_tried).ok_or_else(no_target)?;
