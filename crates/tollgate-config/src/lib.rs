@@ -23,6 +23,7 @@ mod validate;
 mod validate_access;
 mod validate_api;
 mod validate_fail_closed;
+mod validate_healthchecks;
 mod validate_plugins;
 mod validate_upstreams;
 
