@@ -87,3 +87,16 @@ fn round_robin_skips_weight_zero_and_unhealthy_targets() {
     p.report(2, Report::TcpFailure, false);
     assert!((0..10).all(|_| p.select(None, 0) == Some(0)));
 }
+
+#[test]
+fn under_the_threshold_no_target_is_picked() {
+    let mut s = spec(&[100, 100, 200]);
+    s.healthchecks.threshold = 60.0;
+    let p = pool(s);
+    p.report(0, Report::TcpFailure, false);
+    // 75% of the weight is healthy: still balancing.
+    assert!(p.select(None, 0).is_some());
+    p.report(1, Report::TcpFailure, false);
+    // 50% < 60%: the whole upstream is unavailable.
+    assert_eq!(p.select(None, 0), None);
+}
