@@ -29,8 +29,8 @@ struct TargetIx(usize);
 
 pub struct Target {
     pub name: String,
-    /// Host name or address, for SNI.
-    pub host: String,
+    /// SNI for a TLS service: the upstream's `host_header`, else the target's host.
+    pub sni: String,
     pub weight: u32,
     /// What Pingora's selectors and probes see; for a hostname target, its
     /// address when the pool was built (or a reserved placeholder).
@@ -209,7 +209,7 @@ impl Pool {
                 .flatten();
             targets.push(Target {
                 name: t.target.clone(),
-                host: t.host.clone(),
+                sni: spec.host_header.clone().unwrap_or_else(|| t.host.clone()),
                 weight: t.weight,
                 backend,
                 slot,

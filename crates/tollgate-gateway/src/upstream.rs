@@ -205,7 +205,7 @@ pub async fn peer(session: &Session, ctx: &mut RequestCtx) -> Result<Box<HttpPee
     if let Some(u) = svc.balancer {
         let (addr, ix) = balanced(session, ctx, u as usize)?;
         let sni = if svc.upstream.tls {
-            loaded.pools[u as usize].targets[ix].host.clone()
+            loaded.pools[u as usize].targets[ix].sni.clone()
         } else {
             String::new()
         };
