@@ -5,13 +5,16 @@
 //! configs typed; `tollgate-core` compiles it into the runtime form.
 
 pub mod auth;
+pub mod basic_auth;
 pub mod feed;
+pub mod kong;
 pub mod limits;
 pub mod load;
 pub mod model;
 pub mod openapi;
 pub mod operations;
 pub mod persist;
+pub mod plugin_configs;
 pub mod plugins;
 pub mod resolved;
 pub mod synth;
@@ -19,8 +22,9 @@ mod validate;
 mod validate_access;
 mod validate_fail_closed;
 mod validate_plugins;
+pub mod validate_plugins_kong;
 
 pub use limits::{Limits, Unit, Window};
-pub use load::{hash_bytes, load_bytes, load_file};
+pub use load::{explain_kong, hash_bytes, load_bytes, load_file};
 pub use resolved::*;
 pub use validate_fail_closed::sample_path;

@@ -111,6 +111,33 @@ pub struct Consumer {
     pub custom_id: Option<String>,
     #[serde(default)]
     pub keyauth_credentials: Vec<KeyAuthCredential>,
+    #[serde(default)]
+    pub basicauth_credentials: Vec<BasicAuthCredential>,
+    /// Kong's `acls`: the groups the consumer belongs to (for the `acl` plugin).
+    #[serde(default)]
+    pub acls: Vec<AclGroup>,
+}
+
+/// A `basic-auth` credential: the password in plain text, or as Kong stores
+/// it (SHA-1 of password + `salt`, Kong's consumer id; or bcrypt).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthCredential {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_sha1: Option<String>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub password_bcrypt: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclGroup {
+    pub group: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,7 @@ pub const X_CONSUMER_USERNAME: &str = "x-consumer-username";
 pub const X_CONSUMER_ID: &str = "x-consumer-id";
 pub const X_CONSUMER_CUSTOM_ID: &str = "x-consumer-custom-id";
 pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
+pub const X_CONSUMER_GROUPS: &str = "x-consumer-groups";
 pub const X_ACE_RATELIMIT_SCOPE: &str = "x-ace-ratelimit-scope";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const RATELIMIT_LIMIT: &str = "ratelimit-limit";
@@ -111,6 +112,20 @@ pub fn set_identity(
             snap.consumer_keys[k as usize].identifier.clone(),
         )?;
     }
+    if let Some(b) = id.basic_credential {
+        req.insert_header(
+            X_CREDENTIAL_IDENTIFIER,
+            snap.basic_creds[b as usize].identifier.clone(),
+        )?;
+    }
+    if state.send_groups {
+        if let Some(g) = id
+            .consumer
+            .and_then(|c| snap.consumers[c as usize].groups_header.as_ref())
+        {
+            req.insert_header(X_CONSUMER_GROUPS, g.clone())?;
+        }
+    }
     if let Some(g) = &state.ace {
         req.insert_header(
             X_ACE_OPERATION_ID,
@@ -148,6 +163,19 @@ fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowSta
     headers(RATELIMIT_LIMIT, num(b.limit));
     headers(RATELIMIT_REMAINING, num(b.remaining));
     headers(RATELIMIT_RESET, num(b.reset_secs));
+}
+
+/// Adds the headers the `cors` plugin decided on.
+pub fn set_cors(resp: &mut ResponseHeader, state: &RequestState) {
+    for (name, value) in &state.cors_headers {
+        // Names and values were built as valid headers. `Vary` is added to
+        // the upstream's, as Kong does; the others replace.
+        if *name == http::header::VARY {
+            let _ = resp.append_header(name.clone(), value.clone());
+        } else {
+            let _ = resp.insert_header(name.clone(), value.clone());
+        }
+    }
 }
 
 /// Adds the rate-limit headers. When ACE and the rate-limiting plugin both
