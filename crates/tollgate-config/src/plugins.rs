@@ -53,11 +53,14 @@ impl PluginConfig {
 
     /// Parses `config` for the plugin `name`. `Err` carries (path inside config, message).
     pub fn parse(name: &str, config: Option<&serde_yaml::Value>) -> Result<Self, (String, String)> {
-        let empty = serde_yaml::Value::Mapping(Default::default());
-        let value = match config {
-            None | Some(serde_yaml::Value::Null) => &empty,
-            Some(v) => v,
+        let mut owned = match config {
+            None | Some(serde_yaml::Value::Null) => serde_yaml::Value::Mapping(Default::default()),
+            Some(v) => v.clone(),
         };
+        // Kong's forms (explicit nulls, legacy flat fields), whichever way
+        // the document was read.
+        crate::kong::config_fixups(name, &mut owned);
+        let value = &owned;
         match name {
             "key-auth" => typed(value).map(PluginConfig::KeyAuth),
             "ace" => typed(value).map(PluginConfig::Ace),
@@ -95,7 +98,7 @@ pub fn priority_of(name: &str) -> Option<i32> {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: &serde_yaml::Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         (path, e.into_inner().to_string())

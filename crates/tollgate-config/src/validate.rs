@@ -375,6 +375,13 @@ fn plugins(
     let mut out = Vec::new();
     for (i, p) in &raw.plugins {
         let at = format!("plugins[{i}]");
+        if !p.enabled && !KNOWN_PLUGINS.contains(&p.name.as_str()) {
+            ctx.warn(
+                at,
+                format!("plugin {:?} is disabled (enabled: false): skipped", p.name),
+            );
+            continue;
+        }
         let config = match PluginConfig::parse(&p.name, p.config.as_ref()) {
             Ok(c) => Some(c),
             Err((path, msg)) if !KNOWN_PLUGINS.contains(&p.name.as_str()) => {

@@ -13,7 +13,7 @@ mod entities;
 mod plugins;
 mod report;
 
-pub use plugins::unknown_plugin_note;
+pub use plugins::{config_fixups, unknown_plugin_note};
 pub use report::{EntityReport, KongReport};
 
 use crate::resolved::ConfigError;
@@ -141,7 +141,7 @@ pub fn normalize(root: &mut Value) -> Normalized {
         }
     }
     entities::normalize(map, transform, &mut out);
-    out.origins.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    out.origins.sort_by_key(|o| std::cmp::Reverse(o.0.len()));
     out
 }
 

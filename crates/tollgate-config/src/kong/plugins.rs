@@ -139,7 +139,6 @@ pub(super) fn normalize_all(
 fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> bool {
     m.retain(|_, v| !v.is_null());
     let name = m.get("name").and_then(text).unwrap_or_default();
-    let rat = format!("{at}");
     for key in PLUGIN_METADATA {
         if let Some(v) = m.remove(*key) {
             if *key == "tags" {
@@ -147,9 +146,9 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
                     .as_sequence()
                     .map(|s| s.iter().filter_map(text).collect())
                     .unwrap_or_default();
-                out.report.entity(&rat, &name).tags.extend(tags);
+                out.report.entity(at, &name).tags.extend(tags);
             }
-            out.report.ignored(&rat, &name, key, "metadata");
+            out.report.ignored(at, &name, key, "metadata");
         }
     }
     let enabled = !matches!(m.get("enabled"), Some(Value::Bool(false)));
@@ -159,7 +158,7 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
             format!("plugin {name:?} is disabled (enabled: false): skipped"),
         );
         out.report
-            .ignored(&rat, &name, "(whole entry)", "disabled plugin");
+            .ignored(at, &name, "(whole entry)", "disabled plugin");
         return false;
     }
     if let Some(v) = m.remove("protocols") {
@@ -169,7 +168,7 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
             .unwrap_or_default();
         if list.iter().any(|p| p == "http") && list.iter().any(|p| p == "https") {
             out.report.ignored(
-                &rat,
+                at,
                 &name,
                 "protocols",
                 "includes http and https: the plugin runs on every request",
@@ -180,7 +179,7 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
                 "a plugin limited to some protocols is not supported: include http and https",
             );
             out.report
-                .unsupported(&rat, &name, "protocols", "must include http and https");
+                .unsupported(at, &name, "protocols", "must include http and https");
         }
     }
     for key in ["consumer_group", "partials"] {
@@ -189,7 +188,7 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
                 format!("{at}.{key}"),
                 format!("plugin `{key}` is a Kong Enterprise feature and is not supported"),
             );
-            out.report.unsupported(&rat, &name, key, "Kong Enterprise");
+            out.report.unsupported(at, &name, key, "Kong Enterprise");
         }
     }
     for (key, ids) in [
@@ -201,7 +200,7 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
             match resolve(&v, ids) {
                 Some(n) => {
                     m.insert(key.into(), n.into());
-                    out.report.accepted(&rat, &name, key);
+                    out.report.accepted(at, &name, key);
                 }
                 None => {
                     out.err(
@@ -213,19 +212,25 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
         }
     }
     if let Some(config) = m.get_mut("config") {
-        strip_nulls(config);
-        if name == "rate-limiting" {
-            if let Some(c) = config.as_mapping_mut() {
-                flat_redis(c);
-            }
-        }
+        config_fixups(&name, config);
     }
     for key in ["name", "config", "enabled", "ordering"] {
         if m.contains_key(key) {
-            out.report.accepted(&rat, &name, key);
+            out.report.accepted(at, &name, key);
         }
     }
     true
+}
+
+/// Kong's forms of a plugin `config`: explicit nulls read as unset, and
+/// rate-limiting's legacy flat `redis_*` fields read into `redis`.
+pub fn config_fixups(name: &str, config: &mut Value) {
+    strip_nulls(config);
+    if name == "rate-limiting" {
+        if let Some(c) = config.as_mapping_mut() {
+            flat_redis(c);
+        }
+    }
 }
 
 /// Kong's legacy `redis_host`, `redis_port`, ... fields, read into `redis`.
