@@ -111,7 +111,12 @@ enum Command {
     /// Run the data plane (proxy + admin API).
     Run(RunArgs),
     /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
-    Validate { file: PathBuf },
+    Validate {
+        file: PathBuf,
+        /// First list, per Kong entity, what was accepted, ignored as metadata, or is unsupported.
+        #[arg(long)]
+        explain_kong: bool,
+    },
     /// Run the quickstart: two demo upstreams and the gateway on the embedded snapshot.
     Demo {
         /// Proxy listen address.
@@ -287,7 +292,7 @@ fn main() {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Validate { file } => match validate::validate(&file) {
+        Command::Validate { file, explain_kong } => match validate::validate(&file, explain_kong) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),
             Err(e) => Err(e),

@@ -312,4 +312,15 @@ fn unknown_plugins_are_named_unless_disabled() {
         "{text}"
     );
     assert!(!text.contains("plugins[1]"), "{text}");
+    let out = std::process::Command::new(BIN)
+        .args(["validate", "--explain-kong", f.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for want in [
+        "plugins[0] (ip-restriction)\n  unsupported: name (tollgate does not have this plugin)",
+        "plugins[1] (post-function)\n  ignored:     (whole entry) (disabled plugin)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
 }

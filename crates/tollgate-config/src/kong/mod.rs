@@ -160,10 +160,13 @@ fn format_and_metadata(map: &mut Mapping, out: &mut Normalized) -> bool {
                 "_format_version",
                 "missing: the file is read as format \"3.0\" (Kong requires the key; set it)",
             );
+            out.report
+                .ignored("(document)", "", "_format_version", "missing: read as 3.0");
         }
         Some("3.0" | "3") => {}
         Some(v @ ("1.1" | "2.1")) => {
             entities::migrate_2x_paths(map, v, out);
+            out.report.accepted("(document)", "", "_format_version");
         }
         Some(other) => {
             out.err(

@@ -161,6 +161,10 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
             .ignored(at, &name, "(whole entry)", "disabled plugin");
         return false;
     }
+    if !crate::plugins::KNOWN_PLUGINS.contains(&name.as_str()) {
+        out.report
+            .unsupported(at, &name, "name", unknown_plugin_note(&name));
+    }
     if let Some(v) = m.remove("protocols") {
         let list: Vec<String> = v
             .as_sequence()
@@ -214,7 +218,11 @@ fn plugin(m: &mut Mapping, at: &str, refs: &Refs<'_>, out: &mut Normalized) -> b
     if let Some(config) = m.get_mut("config") {
         config_fixups(&name, config);
     }
+    let known = crate::plugins::KNOWN_PLUGINS.contains(&name.as_str());
     for key in ["name", "config", "enabled", "ordering"] {
+        if !known && key != "enabled" {
+            continue;
+        }
         if m.contains_key(key) {
             out.report.accepted(at, &name, key);
         }
