@@ -51,8 +51,21 @@ fn report(file: &Path, out: &mut String) -> bool {
                 file.display(),
                 errors.0.len()
             );
+            // Located with the names of the entities on the way, read from
+            // the document as written.
+            let doc: Option<serde_yaml::Value> = std::fs::read(file)
+                .ok()
+                .and_then(|b| serde_yaml::from_slice(&b).ok());
             for e in &errors.0 {
-                let _ = writeln!(out, "  error: {e}");
+                match (&doc, e.path.is_empty()) {
+                    (Some(doc), false) => {
+                        let at = tollgate_config::names::named_path(doc, &e.path);
+                        let _ = writeln!(out, "  error: {at}: {}", e.message);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "  error: {e}");
+                    }
+                }
             }
             return false;
         }

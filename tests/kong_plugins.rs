@@ -306,7 +306,7 @@ fn unknown_plugins_are_named_unless_disabled() {
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("plugins[0].name"), "{text}");
+    assert!(text.contains("plugins[0] (ip-restriction).name"), "{text}");
     assert!(
         text.contains("\"ip-restriction\" is not supported"),
         "{text}"

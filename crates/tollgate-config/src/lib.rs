@@ -7,10 +7,13 @@
 pub mod auth;
 pub mod basic_auth;
 pub mod feed;
+mod hints;
+pub mod inline;
 pub mod kong;
 pub mod limits;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod openapi;
 pub mod operations;
 pub mod persist;

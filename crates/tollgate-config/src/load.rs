@@ -36,7 +36,14 @@ pub fn load_file(path: &Path) -> Result<Snapshot, ConfigErrors> {
         }])
     })?;
     let base = path.parent().map(Path::to_path_buf);
-    load_bytes(&bytes, base.as_deref())
+    let mut snap = load_bytes(&bytes, base.as_deref())?;
+    // The hash is the one of what `push` sends (spec files inlined), so a
+    // file read here and the same file pushed to a control plane agree.
+    let base = base.unwrap_or_else(|| PathBuf::from("."));
+    if let Ok(Some(inlined)) = crate::inline::inline_spec_files(&bytes, &base) {
+        snap.hash = hash_bytes(&[&inlined]);
+    }
+    Ok(snap)
 }
 
 /// Loads and validates a snapshot from bytes (YAML or JSON).

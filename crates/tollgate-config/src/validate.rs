@@ -100,6 +100,7 @@ pub(crate) fn validate(
     let plugins = plugins(&mut ctx, &raw, &services, &consumer_names);
     let access = crate::validate_access::validate(&mut ctx, &raw, &consumer_names);
     crate::validate_fail_closed::check(&mut ctx, &services, &access.apis, &plugins, &consumers);
+    crate::hints::strip_path(&mut ctx, &services, &access.apis);
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors(ctx.errors));
     }

@@ -118,6 +118,9 @@ fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex) {
         (None, Some(f)) => read_spec_file(ctx, &format!("{at}.spec_file"), f),
         (None, None) => None,
     };
+    // A spec that cannot be read or imported is reported once: packages
+    // naming its operations are not reported again.
+    let errors_before = ctx.errors.len();
     if let Some((text, loc)) = text {
         match crate::openapi::import(&text) {
             Ok(ops) => {
@@ -127,6 +130,9 @@ fn api(ctx: &mut Ctx, i: usize, a: &model::Api) -> (ApiSpec, OpIndex) {
             }
             Err(e) => ctx.err(loc, e),
         }
+    }
+    if ctx.errors.len() > errors_before {
+        ctx.broken.insert(a.name.clone());
     }
     let spec_count = found.len();
     for m in &a.operations {
@@ -328,13 +334,16 @@ fn package(
             }
         };
         let Some(operation) = found else {
-            ctx.err(
-                &oat,
-                format!(
-                    "api {:?} has no operation {method} {}",
-                    apis[api].name, o.path
-                ),
-            );
+            if !ctx.broken.contains(&apis[api].name) {
+                let hint = crate::hints::servers_prefix(&apis[api], &method, &o.path);
+                ctx.err(
+                    &oat,
+                    format!(
+                        "api {:?} has no operation {method} {}{hint}",
+                        apis[api].name, o.path
+                    ),
+                );
+            }
             continue;
         };
         if !seen.insert((api, operation)) {
