@@ -110,6 +110,8 @@ impl EdgeArgs {
 enum Command {
     /// Run the data plane (proxy + admin API).
     Run(RunArgs),
+    /// Print the JSON Schema of the snapshot format.
+    Schema,
     /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
     Validate {
         file: PathBuf,
@@ -292,6 +294,9 @@ fn main() {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => run(args),
+        Command::Schema => serde_json::to_string_pretty(&tollgate_config::schema::json_schema())
+            .map(|text| println!("{text}"))
+            .map_err(anyhow::Error::from),
         Command::Validate { file, explain_kong } => match validate::validate(&file, explain_kong) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),

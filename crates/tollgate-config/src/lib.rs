@@ -20,6 +20,7 @@ pub mod persist;
 pub mod plugin_configs;
 pub mod plugins;
 pub mod resolved;
+pub mod schema;
 pub mod synth;
 mod validate;
 mod validate_access;

@@ -19,7 +19,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "applications",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
@@ -39,7 +39,7 @@ fn default_timeout_ms() -> u64 {
     60_000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     pub name: String,
@@ -64,7 +64,7 @@ pub struct Route {
 /// What a route does with `%2F` / `%5C` in a request path (Envoy's
 /// `path_with_escaped_slashes_action`): upstreams disagree on whether they
 /// are separators, so by default such a path is refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EscapedSlashes {
     #[default]
@@ -78,7 +78,7 @@ pub enum EscapedSlashes {
 
 /// What a route does with `;` parameters in a path segment (Tomcat, Jetty and
 /// Spring strip them before routing).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PathParameters {
     #[default]
@@ -90,7 +90,7 @@ pub enum PathParameters {
 /// What a route does with request headers whose name holds `_` (CGI-style
 /// servers read `X_Foo` and `X-Foo` as one variable). Identity, forwarding
 /// and framing headers are removed in every spelling whatever this says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadersWithUnderscores {
     #[default]
@@ -103,7 +103,7 @@ pub(crate) fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consumer {
     pub username: String,
@@ -120,7 +120,7 @@ pub struct Consumer {
 
 /// A `basic-auth` credential: the password in plain text, or as Kong stores
 /// it (SHA-1 of password + `salt`, Kong's consumer id; or bcrypt).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuthCredential {
     pub username: String,
@@ -134,20 +134,20 @@ pub struct BasicAuthCredential {
     pub password_bcrypt: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AclGroup {
     pub group: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthCredential {
     pub key: String,
 }
 
 /// A plugin entry before its `config` is typed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
     pub name: String,
@@ -160,13 +160,14 @@ pub struct PluginEntry {
     #[serde(default = "default_true")]
     pub enabled: bool,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub config: Option<serde_yaml::Value>,
     #[serde(default)]
     pub ordering: Option<Ordering>,
 }
 
 /// Kong dynamic ordering: `before: { access: [..] }` / `after: { access: [..] }`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ordering {
     #[serde(default)]
@@ -175,14 +176,14 @@ pub struct Ordering {
     pub after: Option<PhaseList>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseList {
     #[serde(default)]
     pub access: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     pub name: String,
@@ -196,7 +197,7 @@ pub struct Api {
     pub operations: Vec<ManualOperation>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualOperation {
     pub method: String,
@@ -207,7 +208,7 @@ pub struct ManualOperation {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthStrategy {
     pub name: String,
@@ -221,19 +222,20 @@ pub(crate) fn default_key_names() -> Vec<String> {
     vec!["apikey".to_string()]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiPackage {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rate_limiting_config: Option<serde_yaml::Value>,
     #[serde(default)]
     pub operations: Vec<PackageOperation>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageOperation {
     pub api: String,
@@ -243,10 +245,11 @@ pub struct PackageOperation {
     #[serde(default)]
     pub host: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rate_limiting_config: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     pub name: String,
@@ -259,7 +262,7 @@ pub struct Application {
     pub registrations: Vec<Registration>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     #[serde(default)]
@@ -268,7 +271,7 @@ pub struct Credential {
     pub key_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     #[serde(default)]
@@ -279,7 +282,7 @@ pub struct Registration {
     pub status: RegistrationStatus,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationStatus {
     #[default]
