@@ -291,6 +291,29 @@ fn rate_limiting_by_header_and_path_with_kong_fields() {
 }
 
 #[test]
+fn rate_limiting_month_and_year_windows() {
+    let gw = Gateway::start(&snapshot(
+        "plugins:\n  - { name: rate-limiting, config: { month: 2, year: 100, limit_by: ip } }\n",
+    ));
+    for left in ["1", "0"] {
+        let r = gw.get("/x", &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-ratelimit-limit-month"), Some("2"));
+        assert_eq!(r.header("x-ratelimit-remaining-month"), Some(left));
+        assert_eq!(r.header("x-ratelimit-limit-year"), Some("100"));
+    }
+    let r = gw.get("/x", &[]);
+    assert_eq!(r.status, 429);
+    // A month refills over 30 days: the wait is about 15 days.
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("retry-after")
+        .parse()
+        .expect("secs");
+    assert!(retry > 14 * 86_400 && retry <= 15 * 86_400, "{retry}");
+}
+
+#[test]
 fn unknown_plugins_are_named_unless_disabled() {
     let dir = tempfile::tempdir().expect("tmp");
     let f = dir.path().join("k.yaml");

@@ -5,6 +5,9 @@ use crate::plugins::{LimitBy, PluginConfig, Policy, RateLimitingConfig};
 use crate::validate::Ctx;
 use std::collections::HashMap;
 
+/// Windows one limit can hold (the limiter's fixed-size state per key).
+const MAX_WINDOWS: usize = 4;
+
 pub(crate) fn check(
     ctx: &mut Ctx,
     at: &str,
@@ -147,12 +150,14 @@ pub(crate) fn rate_limiting(ctx: &mut Ctx, at: &str, c: &RateLimitingConfig) {
             );
         }
     }
-    for (field, v) in [("month", c.month), ("year", c.year)] {
-        if v.is_some() {
-            ctx.err(
-                format!("{at}.config.{field}"),
-                format!("{field} windows are not supported yet; use second, minute, hour or day"),
-            );
-        }
+    let windows = [c.second, c.minute, c.hour, c.day, c.month, c.year]
+        .iter()
+        .filter(|w| w.is_some())
+        .count();
+    if windows > MAX_WINDOWS {
+        ctx.err(
+            format!("{at}.config"),
+            format!("at most {MAX_WINDOWS} of second, minute, hour, day, month, year at once"),
+        );
     }
 }

@@ -346,6 +346,8 @@ fn instance(
                 (c.minute, tollgate_config::Unit::Minutes),
                 (c.hour, tollgate_config::Unit::Hours),
                 (c.day, tollgate_config::Unit::Days),
+                (c.month, tollgate_config::Unit::Months),
+                (c.year, tollgate_config::Unit::Years),
             ]
             .into_iter()
             .filter_map(|(v, unit)| v.map(|limit| tollgate_config::Window { limit, unit }))

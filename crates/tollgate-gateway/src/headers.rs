@@ -39,6 +39,8 @@ fn window_names(unit: Unit) -> (&'static str, &'static str) {
         Unit::Minutes => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
         Unit::Hours => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
         Unit::Days => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
+        Unit::Months => ("x-ratelimit-limit-month", "x-ratelimit-remaining-month"),
+        Unit::Years => ("x-ratelimit-limit-year", "x-ratelimit-remaining-year"),
     }
 }
 
@@ -186,7 +188,7 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
         // Values are digits or fixed tokens; insertion cannot fail.
         let _ = resp.insert_header(n, v);
     };
-    let mut per_unit: [Option<WindowState>; 4] = [None; 4];
+    let mut per_unit: [Option<WindowState>; Unit::ALL.len()] = [None; Unit::ALL.len()];
     let mut binding: Option<(bool, WindowState)> = None;
     for r in [state.ace_rate.as_ref(), state.plugin_rate.as_ref()]
         .into_iter()

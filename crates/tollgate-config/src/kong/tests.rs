@@ -140,7 +140,7 @@ consumers:
   - { username: c, groups: [{ name: gold }], keyauth_credentials: [{ key: k, ttl: 10 }] }
 plugins:
   - { name: key-auth, consumer_group: gold, protocols: [grpc] }
-  - { name: rate-limiting, config: { month: 5, policy: cluster, fault_tolerant: false } }
+  - { name: rate-limiting, config: { second: 1, minute: 2, hour: 3, day: 4, month: 5, policy: cluster, fault_tolerant: false } }
 "#,
     );
     let joined = errs.join("\n");
@@ -155,7 +155,7 @@ plugins:
         "consumers[0].keyauth_credentials[0].ttl",
         "plugins[0].consumer_group",
         "plugins[0].protocols",
-        "plugins[1].config.month",
+        "plugins[1].config: at most 4 of second",
         "plugins[1].config.policy",
         "plugins[1].config.fault_tolerant",
     ] {
