@@ -375,3 +375,24 @@ fn deck_11_supabase_keys_acls_termination_basic_auth_and_cors() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
+
+#[test]
+fn deck_08_nested_and_top_level_entities_apply_where_kong_says() {
+    let Some(text) = deck("08-kong-config-init-template-uncommented.yml") else {
+        return;
+    };
+    let gw = Gateway::start(&local(&text, "http://example.com"));
+    let r = gw.get("/anything", &[]);
+    assert_eq!(r.status, 401, "example-service's key-auth: {}", r.body);
+    let r = gw.get("/anything", &[("apikey", "my-key")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The consumer-scoped rate-limiting (second 5, hour 10000) applies to
+    // example-user; the consumer+service one is on another-service.
+    assert_eq!(r.header("x-ratelimit-limit-second"), Some("5"));
+    assert_eq!(r.header("x-ratelimit-limit-hour"), Some("10000"));
+    // another-route (top-level, host hello.com) belongs to example-service.
+    let r = gw.get("/", &[("host", "hello.com")]);
+    assert_eq!(r.status, 401);
+    let r = gw.get("/", &[("host", "hello.com"), ("apikey", "my-key")]);
+    assert_eq!(r.status, 200);
+}

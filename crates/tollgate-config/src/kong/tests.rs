@@ -257,3 +257,23 @@ services:
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
 }
+
+#[test]
+fn basic_auth_scoped_to_a_consumer_is_refused() {
+    // It would run only once the consumer is known: it authenticates nobody.
+    let errs = errors(
+        r#"
+_format_version: "3.0"
+consumers:
+  - username: c
+    plugins: [{ name: basic-auth }]
+"#,
+    )
+    .join("\n");
+    assert!(
+        errs.contains(
+            "consumers[0].plugins[0].consumer: basic-auth cannot be scoped to a consumer"
+        ),
+        "{errs}"
+    );
+}
