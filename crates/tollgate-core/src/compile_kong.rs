@@ -95,6 +95,7 @@ pub(crate) fn basic_creds(s: &Snapshot) -> (Vec<BasicCred>, HashMap<Box<str>, u3
                 secret: b.secret.clone(),
                 identifier: hv(&b.username),
                 subject: crate::compile::stable_id(&["basic-auth", &b.username]),
+                bcrypt_ok: std::sync::Mutex::new(Vec::new()),
             });
         }
     }

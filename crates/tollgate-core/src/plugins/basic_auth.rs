@@ -76,7 +76,7 @@ impl BasicAuth {
         }
         let (index, password) = found?;
         let cred = &cx.snap.basic_creds[index as usize];
-        if !verify(&cred.secret, &password) {
+        if !verify_cached(cred, &password) {
             return None;
         }
         cx.state.identity = Identity {
@@ -119,6 +119,37 @@ pub fn parse(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         return None;
     }
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+}
+
+/// Passwords a bcrypt check accepted, kept per credential.
+const BCRYPT_REMEMBERED: usize = 16;
+
+/// [`verify`], remembering the passwords a bcrypt check accepted (their
+/// SHA-256): bcrypt costs milliseconds by design, on the request's thread.
+fn verify_cached(cred: &crate::snapshot::BasicCred, password: &[u8]) -> bool {
+    if !matches!(cred.secret, BasicSecret::Bcrypt(_)) {
+        return verify(&cred.secret, password);
+    }
+    let digest: [u8; 32] = Sha256::digest(password).into();
+    // The lock is held for a lookup or an insert, never across the check.
+    let known = cred
+        .bcrypt_ok
+        .lock()
+        .map(|ok| ok.iter().any(|d| ct_eq(d, &digest)))
+        .unwrap_or(false);
+    if known {
+        return true;
+    }
+    if !verify(&cred.secret, password) {
+        return false;
+    }
+    if let Ok(mut ok) = cred.bcrypt_ok.lock() {
+        if ok.len() >= BCRYPT_REMEMBERED {
+            ok.remove(0);
+        }
+        ok.push(digest);
+    }
+    true
 }
 
 /// Checks a password against a stored secret; digests compare in constant time.
@@ -183,5 +214,22 @@ mod tests {
         let b = BasicSecret::Bcrypt(hash);
         assert!(verify(&b, b"secret"));
         assert!(!verify(&b, b"nope"));
+    }
+
+    #[test]
+    fn bcrypt_acceptances_are_remembered_not_refusals() {
+        let cred = crate::snapshot::BasicCred {
+            consumer: 0,
+            secret: BasicSecret::Bcrypt(bcrypt::hash("pw", 4).expect("hash")),
+            identifier: HeaderValue::from_static("u"),
+            subject: 1,
+            bcrypt_ok: std::sync::Mutex::new(Vec::new()),
+        };
+        assert!(!verify_cached(&cred, b"nope"));
+        assert!(cred.bcrypt_ok.lock().expect("lock").is_empty());
+        assert!(verify_cached(&cred, b"pw"));
+        assert_eq!(cred.bcrypt_ok.lock().expect("lock").len(), 1);
+        assert!(verify_cached(&cred, b"pw"));
+        assert_eq!(cred.bcrypt_ok.lock().expect("lock").len(), 1);
     }
 }
