@@ -9,9 +9,11 @@
 //! The same pass produces the per-entity report `validate --explain-kong`
 //! prints: what was accepted, ignored as metadata, or is not supported.
 
+mod consumers;
 mod entities;
 mod plugins;
 mod report;
+mod routes;
 
 pub use plugins::{config_fixups, unknown_plugin_note};
 pub use report::{EntityReport, KongReport};
@@ -165,7 +167,7 @@ fn format_and_metadata(map: &mut Mapping, out: &mut Normalized) -> bool {
         }
         Some("3.0" | "3") => {}
         Some(v @ ("1.1" | "2.1")) => {
-            entities::migrate_2x_paths(map, v, out);
+            routes::migrate_2x_paths(map, v, out);
             out.report.accepted("(document)", "", "_format_version");
         }
         Some(other) => {
