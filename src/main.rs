@@ -143,8 +143,15 @@ impl EdgeArgs {
 enum Command {
     /// Run the data plane (proxy + admin API).
     Run(RunArgs),
+    /// Print the JSON Schema of the snapshot format.
+    Schema,
     /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
-    Validate { file: PathBuf },
+    Validate {
+        file: PathBuf,
+        /// First list, per Kong entity, what was accepted, ignored as metadata, or is unsupported.
+        #[arg(long)]
+        explain_kong: bool,
+    },
     /// Run the quickstart: two demo upstreams and the gateway on the embedded snapshot.
     Demo {
         /// Proxy listen address.
@@ -326,7 +333,10 @@ fn main() {
     init_logging();
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Validate { file } => match validate::validate(&file) {
+        Command::Schema => serde_json::to_string_pretty(&tollgate_config::schema::json_schema())
+            .map(|text| println!("{text}"))
+            .map_err(anyhow::Error::from),
+        Command::Validate { file, explain_kong } => match validate::validate(&file, explain_kong) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),
             Err(e) => Err(e),

@@ -19,31 +19,12 @@ fn targets(to: &str) -> Vec<String> {
 /// Replaces every `spec_file` with the file's text as `spec`: the receiver
 /// has no directory to resolve the path against.
 fn inline_spec_files(file: &Path, body: Vec<u8>) -> Result<Vec<u8>> {
-    if !body.windows(9).any(|w| w == b"spec_file") {
-        return Ok(body);
-    }
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_slice(&body).with_context(|| format!("parsing {}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
-    let apis = doc.get_mut("apis").and_then(|a| a.as_sequence_mut());
-    for api in apis.into_iter().flatten() {
-        let Some(map) = api.as_mapping_mut() else {
-            continue;
-        };
-        let Some(rel) = map
-            .get("spec_file")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let path = base.join(&rel);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading spec_file {}", path.display()))?;
-        map.remove("spec_file");
-        map.insert("spec".into(), text.into());
+    match tollgate_config::inline::inline_spec_files(&body, base) {
+        Ok(Some(inlined)) => Ok(inlined),
+        Ok(None) => Ok(body),
+        Err(e) => bail!("{}: {e}", file.display()),
     }
-    Ok(serde_yaml::to_string(&doc)?.into_bytes())
 }
 
 pub fn push(

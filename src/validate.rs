@@ -8,9 +8,35 @@ use std::path::Path;
 
 /// Prints the report; `Ok(true)` when the snapshot is valid. A closed
 /// stdout (`| head`) is not an error worth a panic.
-pub fn validate(file: &Path) -> Result<bool> {
+pub fn validate(file: &Path, explain_kong: bool) -> Result<bool> {
     let mut out = String::new();
+    let kong = std::fs::read(file)
+        .ok()
+        .and_then(|b| tollgate_config::explain_kong(&b).ok());
+    if explain_kong {
+        match &kong {
+            Some(k) if !k.entities.is_empty() => {
+                let _ = writeln!(out, "{}: as a Kong declarative file", file.display());
+                out.push_str(&k.render());
+            }
+            Some(_) => {
+                let _ = writeln!(out, "{}: nothing Kong-specific", file.display());
+            }
+            None => {}
+        }
+    }
     let valid = report(file, &mut out);
+    if valid {
+        for e in kong.iter().flat_map(|k| k.tagged()) {
+            let _ = writeln!(
+                out,
+                "  tags: {} ({}): {}",
+                e.path,
+                e.name,
+                e.tags.join(", ")
+            );
+        }
+    }
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(valid)
 }
@@ -25,8 +51,21 @@ fn report(file: &Path, out: &mut String) -> bool {
                 file.display(),
                 errors.0.len()
             );
+            // Located with the names of the entities on the way, read from
+            // the document as written.
+            let doc: Option<serde_yaml::Value> = std::fs::read(file)
+                .ok()
+                .and_then(|b| serde_yaml::from_slice(&b).ok());
             for e in &errors.0 {
-                let _ = writeln!(out, "  error: {e}");
+                match (&doc, e.path.is_empty()) {
+                    (Some(doc), false) => {
+                        let at = tollgate_config::names::named_path(doc, &e.path);
+                        let _ = writeln!(out, "  error: {at}: {}", e.message);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "  error: {e}");
+                    }
+                }
             }
             return false;
         }

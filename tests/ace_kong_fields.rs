@@ -188,7 +188,7 @@ fn a_key_ttl_needs_the_credential_creation_time() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("applications[0].credentials[0].created_at"),
+        text.contains("applications[0] (a).credentials[0].created_at"),
         "{text}"
     );
 }

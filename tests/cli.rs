@@ -8,7 +8,13 @@ use std::path::Path;
 use std::process::Command;
 use support::BIN;
 
+/// `validate`'s output, with the entity names after each index removed.
 fn validate(dir: &Path, yaml: &str) -> (i32, String) {
+    let (code, out) = validate_named(dir, yaml);
+    (code, without_names(&out))
+}
+
+fn validate_named(dir: &Path, yaml: &str) -> (i32, String) {
     let file = dir.join("snapshot.yaml");
     std::fs::write(&file, yaml).expect("write");
     let out = Command::new(BIN)
@@ -77,6 +83,14 @@ apis:
         "an operation no route carries is a warning: {out}"
     );
     assert!(!out.contains("operations[0]:"), "{out}");
+    // strip_path (default true) changes what the upstream receives: said once.
+    assert_eq!(
+        out.matches("warning: services[0].routes[0].strip_path")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.contains("reaches the upstream as /{id}"), "{out}");
 }
 
 /// One snapshot with one mistake of every kind: each must be listed, located.
@@ -127,8 +141,14 @@ applications:
     credentials: [{ key_sha256: "abc" }, {}]
     registrations: [{ api_package: missing }, { api: flights, api_package: pkg }]
 "#;
-    let (code, out) = validate(dir.path(), yaml);
-    assert_eq!(code, 1, "{out}");
+    let (code, named) = validate_named(dir.path(), yaml);
+    assert_eq!(code, 1, "{named}");
+    // Entities are named after their index: `services[0] (billing).url`.
+    assert!(
+        named.contains("api_packages[0] (pkg).operations[1].api"),
+        "{named}"
+    );
+    let out = without_names(&named);
     let expected = [
         "bogus_top",
         "services[0].url",
@@ -166,8 +186,9 @@ fn malformed_documents_are_refused() {
         ("services: [", "not valid YAML"),
         ("", "empty"),
         ("- a\n- b\n", "mapping"),
-        ("services: []\n", "_format_version"),
-        ("_format_version: \"2.1\"\n", "_format_version"),
+        // Kong's 1.1/2.1 and a missing version are read (see tests/kong_decks.rs).
+        ("_format_version: \"4.0\"\n", "_format_version"),
+        ("_format_version: [3]\n", "_format_version"),
         ("_format_version: \"3.0\"\nservices: 5\n", "services"),
         (
             "{\"_format_version\": \"3.0\", \"apis\": [{\"name\": 1}]}",
@@ -304,7 +325,7 @@ apis:
 "#;
     let doc = |route: &str, plugins: &str| base.replace("ROUTE", route).replace("PLUGINS", plugins);
     // A host-scoped operation on a route that takes any host: other hosts skip it.
-    let (code, out) = validate(
+    let (code, out) = validate_named(
         dir.path(),
         &doc("{ name: r, paths: [/flights] }", "{ name: ace }"),
     );
@@ -361,4 +382,22 @@ apis:
         out.contains("services[0].routes[0].escaped_slashes") && out.contains("\"blobs\""),
         "{out}"
     );
+}
+
+/// The output with the ` (name)` after each list index removed.
+fn without_names(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("] (") {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        match rest.find(')') {
+            Some(j) if !rest[..j].contains(':') && !rest[..j].contains('\n') => {
+                rest = &rest[j + 1..]
+            }
+            _ => {}
+        }
+    }
+    out.push_str(rest);
+    out
 }

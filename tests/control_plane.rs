@@ -380,6 +380,17 @@ fn push_inlines_spec_files() {
         cfg["config"].as_str().unwrap_or("").contains("list-things"),
         "{cfg}"
     );
+    // The hash `validate` prints is the one the control plane reports.
+    let v = std::process::Command::new(support::BIN)
+        .args(["validate", file.to_str().expect("utf8")])
+        .output()
+        .expect("validate");
+    let text = String::from_utf8_lossy(&v.stdout).to_string();
+    let hash = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("config_hash: "))
+        .expect("hash line");
+    assert_eq!(cfg["hash"].as_str(), Some(hash), "{cfg}\n{text}");
 }
 
 /// A fake control plane that answers every request with `response`.

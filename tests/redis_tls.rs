@@ -246,7 +246,9 @@ fn sentinel_and_cluster_fields_are_refused_until_supported() {
         }
         assert!(!out.status.success(), "{extra}: {text}");
         assert!(
-            text.contains(&format!("plugins[0].config.rate_limiting.redis.{field}")),
+            text.contains(&format!(
+                "plugins[0] (ace).config.rate_limiting.redis.{field}"
+            )),
             "{extra}: {text}"
         );
         if field.starts_with("sentinel") || field.starts_with("cluster") {

@@ -553,8 +553,8 @@ targets:
     );
     assert!(!out.status.success(), "{text}");
     for want in [
-        "services[0].host",
-        "upstreams[1].algorithm",
+        "services[0] (s1).host",
+        "upstreams[1] (lc.pool).algorithm",
         "least-connections is not supported",
         "targets[0].upstream",
         "missing.pool",

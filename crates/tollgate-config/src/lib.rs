@@ -6,17 +6,24 @@
 
 mod ace_legacy;
 pub mod auth;
+pub mod basic_auth;
 pub mod feed;
+mod hints;
+pub mod inline;
+pub mod kong;
 pub mod limits;
 pub mod load;
 pub mod model;
+pub mod names;
 pub mod openapi;
 pub mod operations;
 pub mod persist;
+pub mod plugin_configs;
 pub mod plugins;
 mod redis_fields;
 pub mod resolved;
 mod router_check;
+pub mod schema;
 pub mod synth;
 pub mod upstreams;
 mod validate;
@@ -25,9 +32,10 @@ mod validate_api;
 mod validate_fail_closed;
 mod validate_healthchecks;
 mod validate_plugins;
+pub mod validate_plugins_kong;
 mod validate_upstreams;
 
 pub use limits::{Limits, Unit, Window};
-pub use load::{hash_bytes, load_bytes, load_file};
+pub use load::{explain_kong, hash_bytes, load_bytes, load_file};
 pub use resolved::*;
 pub use validate_fail_closed::sample_path;

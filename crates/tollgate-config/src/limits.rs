@@ -19,10 +19,23 @@ pub enum Unit {
     Hours,
     #[serde(alias = "day")]
     Days,
+    /// 30 days (rate-limiting's `month`; not an ACE duration).
+    #[serde(alias = "month")]
+    Months,
+    /// 365 days (rate-limiting's `year`; not an ACE duration).
+    #[serde(alias = "year")]
+    Years,
 }
 
 impl Unit {
-    pub const ALL: [Unit; 4] = [Unit::Seconds, Unit::Minutes, Unit::Hours, Unit::Days];
+    pub const ALL: [Unit; 6] = [
+        Unit::Seconds,
+        Unit::Minutes,
+        Unit::Hours,
+        Unit::Days,
+        Unit::Months,
+        Unit::Years,
+    ];
 
     pub fn seconds(self) -> u64 {
         match self {
@@ -30,6 +43,8 @@ impl Unit {
             Unit::Minutes => 60,
             Unit::Hours => 3_600,
             Unit::Days => 86_400,
+            Unit::Months => 30 * 86_400,
+            Unit::Years => 365 * 86_400,
         }
     }
 
@@ -40,6 +55,8 @@ impl Unit {
             Unit::Minutes => "Minute",
             Unit::Hours => "Hour",
             Unit::Days => "Day",
+            Unit::Months => "Month",
+            Unit::Years => "Year",
         }
     }
 }
@@ -107,6 +124,13 @@ pub fn parse_limits(value: &serde_yaml::Value) -> Result<Option<Limits>, Vec<(St
                 continue;
             }
         };
+        if matches!(raw.duration, Unit::Months | Unit::Years) {
+            errors.push((
+                join(&at, "duration"),
+                "an ACE duration is seconds, minutes, hours or days".to_string(),
+            ));
+            continue;
+        }
         if windows.iter().any(|w| w.unit == raw.duration) {
             errors.push((
                 join(&at, "duration"),

@@ -38,7 +38,14 @@ pub fn load_file(path: &Path) -> Result<Snapshot, ConfigErrors> {
         }])
     })?;
     let base = path.parent().map(Path::to_path_buf);
-    load_bytes(&bytes, base.as_deref())
+    let mut snap = load_bytes(&bytes, base.as_deref())?;
+    // The hash is the one of what `push` sends (spec files inlined), so a
+    // file read here and the same file pushed to a control plane agree.
+    let base = base.unwrap_or_else(|| PathBuf::from("."));
+    if let Ok(Some(inlined)) = crate::inline::inline_spec_files(&bytes, &base) {
+        snap.hash = hash_bytes(&[&inlined]);
+    }
+    Ok(snap)
 }
 
 /// Loads and validates a snapshot from bytes (YAML or JSON).
@@ -75,18 +82,48 @@ pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, Con
         let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
         return crate::validate::validate(doc.into_raw(), bytes, base_dir.as_deref(), errors);
     }
-    // JSON is parsed by serde_json: several times faster than the YAML parser.
-    let raw = if is_json {
-        let root: serde_json::Value =
+    let mut root: serde_yaml::Value = if is_json {
+        let json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| one(format!("not valid JSON: {e}")))?;
-        split(&root, &mut errors)
+        serde_yaml::to_value(json).map_err(|e| one(format!("not valid JSON: {e}")))?
     } else {
-        let root: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|e| one(format!("not valid YAML or JSON: {e}")))?;
-        split(&root, &mut errors)
+        serde_yaml::from_str(text).map_err(|e| one(format!("not valid YAML or JSON: {e}")))?
     };
+    // Kong's declarative shapes are rewritten into the model's before the
+    // entity-by-entity reading; locations are mapped back afterwards.
+    let kong = crate::kong::normalize(&mut root);
+    errors.extend(kong.errors.iter().cloned());
+    let raw = split(&root, &mut errors);
     let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
-    crate::validate::validate(raw, bytes, base_dir.as_deref(), errors)
+    match crate::validate::validate(raw, bytes, base_dir.as_deref(), errors) {
+        Ok(mut snap) => {
+            kong.relocate(&mut snap.warnings);
+            let mut warnings = kong.warnings.clone();
+            warnings.append(&mut snap.warnings);
+            snap.warnings = warnings;
+            Ok(snap)
+        }
+        Err(ConfigErrors(mut errs)) => {
+            kong.relocate(&mut errs);
+            Err(ConfigErrors(errs))
+        }
+    }
+}
+
+/// How the Kong layer reads a document: per entity, what was accepted,
+/// ignored as metadata, or is not supported (`validate --explain-kong`).
+pub fn explain_kong(bytes: &[u8]) -> Result<crate::kong::KongReport, ConfigErrors> {
+    let one = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            path: String::new(),
+            message,
+        }])
+    };
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| one(format!("document is not UTF-8: {e}")))?;
+    let mut root: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| one(format!("not valid YAML or JSON: {e}")))?;
+    Ok(crate::kong::normalize(&mut root).report)
 }
 
 /// The whole document in one typed pass (the fast path).

@@ -21,7 +21,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "targets",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
@@ -48,7 +48,7 @@ fn default_timeout_ms() -> u64 {
     60_000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     pub name: String,
@@ -73,7 +73,7 @@ pub struct Route {
 /// What a route does with `%2F` / `%5C` in a request path (Envoy's
 /// `path_with_escaped_slashes_action`): upstreams disagree on whether they
 /// are separators, so by default such a path is refused.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EscapedSlashes {
     #[default]
@@ -87,7 +87,7 @@ pub enum EscapedSlashes {
 
 /// What a route does with `;` parameters in a path segment (Tomcat, Jetty and
 /// Spring strip them before routing).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PathParameters {
     #[default]
@@ -99,7 +99,7 @@ pub enum PathParameters {
 /// What a route does with request headers whose name holds `_` (CGI-style
 /// servers read `X_Foo` and `X-Foo` as one variable). Identity, forwarding
 /// and framing headers are removed in every spelling whatever this says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadersWithUnderscores {
     #[default]
@@ -112,7 +112,7 @@ pub(crate) fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consumer {
     pub username: String,
@@ -120,16 +120,43 @@ pub struct Consumer {
     pub custom_id: Option<String>,
     #[serde(default)]
     pub keyauth_credentials: Vec<KeyAuthCredential>,
+    #[serde(default)]
+    pub basicauth_credentials: Vec<BasicAuthCredential>,
+    /// Kong's `acls`: the groups the consumer belongs to (for the `acl` plugin).
+    #[serde(default)]
+    pub acls: Vec<AclGroup>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A `basic-auth` credential: the password in plain text, or as Kong stores
+/// it (SHA-1 of password + `salt`, Kong's consumer id; or bcrypt).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthCredential {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_sha1: Option<String>,
+    #[serde(default)]
+    pub salt: Option<String>,
+    #[serde(default)]
+    pub password_bcrypt: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclGroup {
+    pub group: String,
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyAuthCredential {
     pub key: String,
 }
 
 /// A plugin entry before its `config` is typed.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
     pub name: String,
@@ -142,13 +169,14 @@ pub struct PluginEntry {
     #[serde(default = "default_true")]
     pub enabled: bool,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub config: Option<serde_yaml::Value>,
     #[serde(default)]
     pub ordering: Option<Ordering>,
 }
 
 /// Kong dynamic ordering: `before: { access: [..] }` / `after: { access: [..] }`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ordering {
     #[serde(default)]
@@ -157,14 +185,14 @@ pub struct Ordering {
     pub after: Option<PhaseList>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseList {
     #[serde(default)]
     pub access: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
     pub name: String,
@@ -183,7 +211,7 @@ pub struct Api {
 
 /// `error` (default): the snapshot is refused, one error per path.
 /// `skip`: the API is imported without those operations, each warned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnUnsupported {
     #[default]
@@ -191,7 +219,7 @@ pub enum OnUnsupported {
     Skip,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ManualOperation {
     pub method: String,
@@ -202,7 +230,7 @@ pub struct ManualOperation {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthStrategy {
     pub name: String,
@@ -215,14 +243,14 @@ pub struct AuthStrategy {
     pub ttl: Option<KeyTtl>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyTtl {
     pub value: u64,
     pub unit: TtlUnit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TtlUnit {
     Days,
@@ -247,19 +275,20 @@ pub(crate) fn default_key_names() -> Vec<String> {
     vec!["apikey".to_string()]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiPackage {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rate_limiting_config: Option<serde_yaml::Value>,
     #[serde(default)]
     pub operations: Vec<PackageOperation>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PackageOperation {
     pub api: String,
@@ -269,10 +298,11 @@ pub struct PackageOperation {
     #[serde(default)]
     pub host: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub rate_limiting_config: Option<serde_yaml::Value>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
     pub name: String,
@@ -285,7 +315,7 @@ pub struct Application {
     pub registrations: Vec<Registration>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credential {
     #[serde(default)]
@@ -297,7 +327,7 @@ pub struct Credential {
     pub created_at: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     #[serde(default)]
@@ -308,7 +338,7 @@ pub struct Registration {
     pub status: RegistrationStatus,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationStatus {
     #[default]

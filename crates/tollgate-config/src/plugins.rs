@@ -5,6 +5,8 @@
 
 use serde::Deserialize;
 
+pub use crate::plugin_configs::{AclConfig, BasicAuthConfig, CorsConfig, PrometheusConfig};
+
 /// Which plugin an entry configures, with its typed settings.
 #[derive(Debug, Clone)]
 pub enum PluginConfig {
@@ -12,10 +14,23 @@ pub enum PluginConfig {
     Ace(AceConfig),
     RateLimiting(RateLimitingConfig),
     RequestTermination(RequestTerminationConfig),
+    BasicAuth(BasicAuthConfig),
+    Acl(AclConfig),
+    Cors(CorsConfig),
+    Prometheus(PrometheusConfig),
 }
 
 /// Names of every plugin tollgate knows, for `ordering` references.
-pub const KNOWN_PLUGINS: &[&str] = &["key-auth", "ace", "rate-limiting", "request-termination"];
+pub const KNOWN_PLUGINS: &[&str] = &[
+    "key-auth",
+    "ace",
+    "rate-limiting",
+    "request-termination",
+    "basic-auth",
+    "acl",
+    "cors",
+    "prometheus",
+];
 
 impl PluginConfig {
     /// Kong's static priority: higher runs first in the access phase.
@@ -29,25 +44,38 @@ impl PluginConfig {
             PluginConfig::Ace(_) => "ace",
             PluginConfig::RateLimiting(_) => "rate-limiting",
             PluginConfig::RequestTermination(_) => "request-termination",
+            PluginConfig::BasicAuth(_) => "basic-auth",
+            PluginConfig::Acl(_) => "acl",
+            PluginConfig::Cors(_) => "cors",
+            PluginConfig::Prometheus(_) => "prometheus",
         }
     }
 
     /// Parses `config` for the plugin `name`. `Err` carries (path inside config, message).
     pub fn parse(name: &str, config: Option<&serde_yaml::Value>) -> Result<Self, (String, String)> {
-        let empty = serde_yaml::Value::Mapping(Default::default());
-        let value = match config {
-            None | Some(serde_yaml::Value::Null) => &empty,
-            Some(v) => v,
+        let mut owned = match config {
+            None | Some(serde_yaml::Value::Null) => serde_yaml::Value::Mapping(Default::default()),
+            Some(v) => v.clone(),
         };
+        // Kong's forms (explicit nulls, legacy flat fields), whichever way
+        // the document was read.
+        crate::kong::config_fixups(name, &mut owned);
+        let value = &owned;
         match name {
             "key-auth" => typed(value).map(PluginConfig::KeyAuth),
             "ace" => crate::ace_legacy::parse(value).map(PluginConfig::Ace),
             "rate-limiting" => typed(value).map(PluginConfig::RateLimiting),
             "request-termination" => typed(value).map(PluginConfig::RequestTermination),
+            "basic-auth" => typed(value).map(PluginConfig::BasicAuth),
+            "acl" => typed(value).map(PluginConfig::Acl),
+            "cors" => typed(value).map(PluginConfig::Cors),
+            "prometheus" => typed(value).map(PluginConfig::Prometheus),
             other => Err((
                 String::new(),
                 format!(
-                    "unknown plugin {other:?}; known plugins: {}",
+                    "plugin {other:?} is not supported ({}); supported plugins: {}. \
+                     An entry with `enabled: false` is skipped",
+                    crate::kong::unknown_plugin_note(other),
                     KNOWN_PLUGINS.join(", ")
                 ),
             )),
@@ -61,6 +89,10 @@ pub fn priority_of(name: &str) -> Option<i32> {
         "ace" => 955,
         "rate-limiting" => 910,
         "request-termination" => 2,
+        "cors" => 2000,
+        "basic-auth" => 1100,
+        "acl" => 950,
+        "prometheus" => 13,
         _ => return None,
     })
 }
@@ -68,7 +100,7 @@ pub fn priority_of(name: &str) -> Option<i32> {
 pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     value: &serde_yaml::Value,
 ) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         (path, e.into_inner().to_string())
@@ -89,6 +121,15 @@ pub struct KeyAuthConfig {
     /// Consumer username used when no valid key is presented.
     #[serde(default)]
     pub anonymous: Option<String>,
+    /// Kong reads keys from a form or JSON body too; only `false` is accepted.
+    #[serde(default)]
+    pub key_in_body: bool,
+    /// `false`: `OPTIONS` requests pass without a key (CORS preflights).
+    #[serde(default = "crate::model::default_true")]
+    pub run_on_preflight: bool,
+    /// `WWW-Authenticate: Key realm="<realm>"`; omitted: `Key`.
+    #[serde(default)]
+    pub realm: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -220,6 +261,12 @@ pub enum LimitBy {
     Consumer,
     Credential,
     Ip,
+    Service,
+    Header,
+    Path,
+    /// Kong Enterprise consumer groups: refused by validation.
+    #[serde(rename = "consumer-group")]
+    ConsumerGroup,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -228,6 +275,8 @@ pub enum Policy {
     #[default]
     Local,
     Redis,
+    /// Kong's database-backed counters: refused (there is no database).
+    Cluster,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,7 +291,24 @@ pub struct RateLimitingConfig {
     #[serde(default)]
     pub day: Option<u64>,
     #[serde(default)]
+    pub month: Option<u64>,
+    #[serde(default)]
+    pub year: Option<u64>,
+    #[serde(default)]
     pub limit_by: LimitBy,
+    /// With `limit_by: header`: the header whose value is the subject.
+    #[serde(default)]
+    pub header_name: Option<String>,
+    /// With `limit_by: path`: the request path that is limited.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Redis unreachable: `true` lets requests through on local counters,
+    /// `false` answers 500.
+    #[serde(default = "crate::model::default_true")]
+    pub fault_tolerant: bool,
+    /// Kong's periodic-sync knob for `cluster`/`redis`; -1 (its default) is synchronous.
+    #[serde(default)]
+    pub sync_rate: Option<f64>,
     #[serde(default)]
     pub policy: Policy,
     #[serde(default)]
@@ -273,6 +339,13 @@ pub struct RequestTerminationConfig {
     pub body: Option<String>,
     #[serde(default)]
     pub content_type: Option<String>,
+    /// Kong echoes the request back when `true`; only `false` is accepted.
+    #[serde(default)]
+    pub echo: bool,
+    /// Kong terminates only when this header or query parameter is present;
+    /// not supported (must be unset).
+    #[serde(default)]
+    pub trigger: Option<String>,
 }
 
 fn default_termination_status() -> u16 {

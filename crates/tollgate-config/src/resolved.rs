@@ -105,6 +105,26 @@ pub struct ConsumerSpec {
     pub username: String,
     pub custom_id: Option<String>,
     pub keys: Vec<String>,
+    pub basic: Vec<BasicCredential>,
+    /// `acl` groups, as written.
+    pub groups: Vec<String>,
+}
+
+/// A `basic-auth` credential: a username and how its password is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicCredential {
+    pub username: String,
+    pub secret: BasicSecret,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BasicSecret {
+    /// SHA-256 of the plain password: the snapshot's text is not kept.
+    Sha256([u8; 32]),
+    /// Kong's stored form: SHA-1 of password followed by `salt`.
+    KongSha1 { digest: [u8; 20], salt: String },
+    /// A bcrypt hash (`$2a$`, `$2b$`, `$2y$`).
+    Bcrypt(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -17,7 +17,7 @@ pub const MAX_TARGETS: usize = 10_000;
 /// Kong's default target weight.
 pub const DEFAULT_WEIGHT: u32 = 100;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamEntry {
     pub name: String,
@@ -26,8 +26,10 @@ pub struct UpstreamEntry {
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub created_at: Option<serde_yaml::Value>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub updated_at: Option<serde_yaml::Value>,
     #[serde(default)]
     pub algorithm: Option<Algorithm>,
@@ -57,6 +59,7 @@ pub struct UpstreamEntry {
     #[serde(default)]
     pub host_header: Option<String>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub client_certificate: Option<serde_yaml::Value>,
     #[serde(default)]
     pub use_srv_name: Option<bool>,
@@ -67,7 +70,7 @@ pub struct UpstreamEntry {
 }
 
 /// A target, nested (no `upstream`) or top-level (`upstream` names its pool).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetEntry {
     pub target: String,
@@ -80,13 +83,15 @@ pub struct TargetEntry {
     #[serde(default)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub created_at: Option<serde_yaml::Value>,
     #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub updated_at: Option<serde_yaml::Value>,
 }
 
 /// A reference to another entity: its name or id, or `{name: ..}` / `{id: ..}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum EntityRef {
     Plain(String),
@@ -98,7 +103,7 @@ pub enum EntityRef {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 pub enum Algorithm {
     #[serde(rename = "round-robin")]
     RoundRobin,
@@ -110,7 +115,7 @@ pub enum Algorithm {
     Latency,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HashOn {
     None,
@@ -124,7 +129,7 @@ pub enum HashOn {
 }
 
 /// Kong's `healthchecks` block, every field with Kong's default.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Healthchecks {
     pub threshold: f64,
@@ -142,7 +147,7 @@ impl Default for Healthchecks {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckType {
     Http,
@@ -152,7 +157,7 @@ pub enum CheckType {
     Grpcs,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Active {
     #[serde(rename = "type")]
@@ -184,7 +189,7 @@ impl Default for Active {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActiveHealthy {
     /// Seconds between probes of a healthy target; 0 disables them.
@@ -203,7 +208,7 @@ impl Default for ActiveHealthy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActiveUnhealthy {
     /// Seconds between probes of an unhealthy target; 0 disables them.
@@ -226,7 +231,7 @@ impl Default for ActiveUnhealthy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Passive {
     #[serde(rename = "type")]
@@ -245,7 +250,7 @@ impl Default for Passive {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PassiveHealthy {
     pub http_statuses: Vec<u16>,
@@ -264,7 +269,7 @@ impl Default for PassiveHealthy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PassiveUnhealthy {
     pub http_statuses: Vec<u16>,

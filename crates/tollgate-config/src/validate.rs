@@ -103,6 +103,7 @@ pub(crate) fn validate(
     let plugins = plugins(&mut ctx, &raw, &services, &consumer_names);
     let access = crate::validate_access::validate(&mut ctx, &raw, &consumer_names);
     crate::validate_fail_closed::check(&mut ctx, &services, &access.apis, &plugins, &consumers);
+    crate::hints::strip_path(&mut ctx, &services, &access.apis);
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors(ctx.errors));
     }
@@ -293,6 +294,7 @@ fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
 
 fn consumers(ctx: &mut Ctx, raw: &[(usize, model::Consumer)]) -> Vec<ConsumerSpec> {
     let mut keys: HashSet<&str> = HashSet::new();
+    let mut basic_names: HashSet<&str> = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, c) in raw {
         for (k, cred) in c.keyauth_credentials.iter().enumerate() {
@@ -303,6 +305,39 @@ fn consumers(ctx: &mut Ctx, raw: &[(usize, model::Consumer)]) -> Vec<ConsumerSpe
                 ctx.err(at, "this key is already used by another credential");
             }
         }
+        let mut basic = Vec::with_capacity(c.basicauth_credentials.len());
+        for (k, cred) in c.basicauth_credentials.iter().enumerate() {
+            let at = format!("consumers[{i}].basicauth_credentials[{k}]");
+            if cred.username.is_empty() {
+                ctx.err(format!("{at}.username"), "must not be empty");
+            } else if !basic_names.insert(cred.username.as_str()) {
+                ctx.err(
+                    format!("{at}.username"),
+                    format!(
+                        "basic-auth username {:?} is already used by another credential",
+                        cred.username
+                    ),
+                );
+            }
+            match crate::basic_auth::basic_secret(cred) {
+                Ok(secret) => basic.push(BasicCredential {
+                    username: cred.username.clone(),
+                    secret,
+                }),
+                Err(m) => ctx.err(at, m),
+            }
+        }
+        let mut groups = Vec::with_capacity(c.acls.len());
+        for (k, a) in c.acls.iter().enumerate() {
+            if a.group.trim().is_empty() {
+                ctx.err(
+                    format!("consumers[{i}].acls[{k}].group"),
+                    "must not be empty",
+                );
+            } else if !groups.contains(&a.group) {
+                groups.push(a.group.clone());
+            }
+        }
         out.push(ConsumerSpec {
             username: c.username.clone(),
             custom_id: c.custom_id.clone(),
@@ -311,6 +346,8 @@ fn consumers(ctx: &mut Ctx, raw: &[(usize, model::Consumer)]) -> Vec<ConsumerSpe
                 .iter()
                 .map(|k| k.key.clone())
                 .collect(),
+            basic,
+            groups,
         });
     }
     out
@@ -345,6 +382,13 @@ fn plugins(
     let mut out = Vec::new();
     for (i, p) in &raw.plugins {
         let at = format!("plugins[{i}]");
+        if !p.enabled && !KNOWN_PLUGINS.contains(&p.name.as_str()) {
+            ctx.warn(
+                at,
+                format!("plugin {:?} is disabled (enabled: false): skipped", p.name),
+            );
+            continue;
+        }
         let config = match PluginConfig::parse(&p.name, p.config.as_ref()) {
             Ok(c) => Some(c),
             Err((path, msg)) if !KNOWN_PLUGINS.contains(&p.name.as_str()) => {

@@ -204,13 +204,16 @@ fn package(
             }
         };
         let Some(operation) = found else {
-            ctx.err(
-                &oat,
-                format!(
-                    "api {:?} has no operation {method} {}",
-                    apis[api].name, o.path
-                ),
-            );
+            if !ctx.broken.contains(&apis[api].name) {
+                let hint = crate::hints::servers_prefix(&apis[api], &method, &o.path);
+                ctx.err(
+                    &oat,
+                    format!(
+                        "api {:?} has no operation {method} {}{hint}",
+                        apis[api].name, o.path
+                    ),
+                );
+            }
             continue;
         };
         if !seen.insert((api, operation)) {

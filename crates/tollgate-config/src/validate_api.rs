@@ -44,6 +44,9 @@ pub(crate) fn api(
         (None, Some(f)) => read_spec_file(ctx, &format!("{at}.spec_file"), f),
         (None, None) => None,
     };
+    // A spec that cannot be read or imported is reported once: packages
+    // naming its operations are not reported again.
+    let errors_before = ctx.errors.len();
     if let Some((text, loc)) = text {
         match openapi::import(&text) {
             Ok(imported) => {
@@ -61,6 +64,9 @@ pub(crate) fn api(
             }
             Err(p) => ctx.err(located(&loc, &p.pointer), p.message),
         }
+    }
+    if ctx.errors.len() > errors_before {
+        ctx.broken.insert(a.name.clone());
     }
     found.extend(a.operations.iter().enumerate().map(|(k, m)| Found {
         method: m.method.clone(),

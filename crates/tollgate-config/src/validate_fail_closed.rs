@@ -122,6 +122,7 @@ fn auth_scopes(ctx: &mut Ctx, plugins: &[PluginSpec], consumers: &[ConsumerSpec]
         let anonymous = match &p.config {
             PluginConfig::KeyAuth(c) => c.anonymous.as_deref(),
             PluginConfig::Ace(c) => c.anonymous.as_deref(),
+            PluginConfig::BasicAuth(c) => c.anonymous.as_deref(),
             _ => continue,
         };
         if p.consumer.is_some() {

@@ -29,6 +29,12 @@ pub(crate) fn check(
             if let Some(a) = &c.anonymous {
                 ctx.resolve(consumers, a, "consumer", format!("{at}.config.anonymous"));
             }
+            if c.key_in_body {
+                ctx.err(
+                    format!("{at}.config.key_in_body"),
+                    "keys in the request body are not supported; only false is accepted",
+                );
+            }
         }
         PluginConfig::Ace(c) => {
             for (field, how) in &c.legacy {
@@ -69,13 +75,16 @@ pub(crate) fn check(
                 ("minute", c.minute),
                 ("hour", c.hour),
                 ("day", c.day),
+                ("month", c.month),
+                ("year", c.year),
             ];
             if windows.iter().all(|(_, v)| v.is_none()) {
                 ctx.err(
                     format!("{at}.config"),
-                    "set at least one of second, minute, hour, day",
+                    "set at least one of second, minute, hour, day, month, year",
                 );
             }
+            crate::validate_plugins_kong::rate_limiting(ctx, at, c);
             let mut prev: Option<(&str, u64)> = None;
             for (name, v) in windows {
                 let Some(v) = v else { continue };
@@ -118,6 +127,21 @@ pub(crate) fn check(
                     "only applies with body",
                 );
             }
+            if c.echo {
+                ctx.err(
+                    format!("{at}.config.echo"),
+                    "echo is not supported; only false is accepted",
+                );
+            }
+            if c.trigger.is_some() {
+                ctx.err(format!("{at}.config.trigger"), "trigger is not supported");
+            }
+        }
+        PluginConfig::BasicAuth(_)
+        | PluginConfig::Acl(_)
+        | PluginConfig::Cors(_)
+        | PluginConfig::Prometheus(_) => {
+            crate::validate_plugins_kong::check(ctx, at, config, consumers)
         }
     }
 }

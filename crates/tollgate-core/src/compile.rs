@@ -169,6 +169,8 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
             id_header: hv(&hex::encode(&Sha256::digest(c.username.as_bytes())[..16])),
             custom_id_header: c.custom_id.as_deref().map(hv),
             subject: stable_id(&["consumer", &c.username]),
+            groups: c.groups.iter().map(|g| g.as_str().into()).collect(),
+            groups_header: (!c.groups.is_empty()).then(|| hv(&c.groups.join(", "))),
         })
         .collect();
     let mut consumer_keys = Vec::new();
@@ -184,6 +186,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
             });
         }
     }
+    let (basic_creds, basic_index) = crate::compile_kong::basic_creds(s);
     let mut counters = vec![Counters::Local];
     let instances: Vec<Arc<PluginInstance>> = s
         .plugins
@@ -240,6 +243,8 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumer_keys,
         consumer_key_index,
         upstreams: s.upstreams.clone(),
+        basic_creds,
+        basic_index,
         counts,
         warnings,
         counters,
@@ -304,6 +309,9 @@ fn instance(
             .and_then(|n| s.consumers.iter().position(|c| &c.username == n))
             .map(|i| i as u32)
     };
+    if let Some(kong) = crate::compile_kong::instance(&p.config, consumer_idx) {
+        return kong;
+    }
     match &p.config {
         PluginConfig::KeyAuth(c) => PluginInstance::KeyAuth(plugins::KeyAuth {
             names: plugin_key_names(&c.key_names),
@@ -311,6 +319,11 @@ fn instance(
             in_query: c.key_in_query,
             hide_credentials: c.hide_credentials,
             anonymous: consumer_idx(&c.anonymous),
+            run_on_preflight: c.run_on_preflight,
+            www_authenticate: match &c.realm {
+                Some(r) => hv(&format!("Key realm=\"{r}\"")),
+                None => HeaderValue::from_static("Key"),
+            },
         }),
         PluginConfig::Ace(c) => {
             let which = match &c.rate_limiting {
@@ -336,6 +349,8 @@ fn instance(
                 (c.minute, tollgate_config::Unit::Minutes),
                 (c.hour, tollgate_config::Unit::Hours),
                 (c.day, tollgate_config::Unit::Days),
+                (c.month, tollgate_config::Unit::Months),
+                (c.year, tollgate_config::Unit::Years),
             ]
             .into_iter()
             .filter_map(|(v, unit)| v.map(|limit| tollgate_config::Window { limit, unit }))
@@ -354,9 +369,16 @@ fn instance(
                 limit_by: c.limit_by,
                 scope: stable_id(&["rate-limiting", service, route, consumer]),
                 hide_client_headers: c.hide_client_headers,
+                header: c
+                    .header_name
+                    .as_deref()
+                    .and_then(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok()),
+                path: c.path.as_deref().map(Into::into),
                 error: Reply::message(c.error_code, &c.error_message),
                 counters: match c.policy {
-                    tollgate_config::plugins::Policy::Local => 0,
+                    // Cluster is refused by validation.
+                    tollgate_config::plugins::Policy::Local
+                    | tollgate_config::plugins::Policy::Cluster => 0,
                     // Kong's redis policy counts in Redis on every request.
                     tollgate_config::plugins::Policy::Redis => counters_index(
                         counters,
@@ -389,6 +411,11 @@ fn instance(
                 reply,
             })
         }
+        // Built by `compile_kong::instance` above.
+        PluginConfig::BasicAuth(_)
+        | PluginConfig::Acl(_)
+        | PluginConfig::Cors(_)
+        | PluginConfig::Prometheus(_) => PluginInstance::Prometheus(plugins::Prometheus),
     }
 }
 

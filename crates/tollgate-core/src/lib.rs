@@ -4,6 +4,7 @@
 //! every rule is unit-testable and benchmarkable.
 
 pub mod compile;
+mod compile_kong;
 pub mod credentials;
 pub mod hygiene;
 pub mod limiter;

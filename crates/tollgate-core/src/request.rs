@@ -154,6 +154,16 @@ pub struct Identity {
     pub anonymous: bool,
     /// A key-auth credential (consumer key) index, when key-auth authenticated.
     pub keyauth_credential: Option<u32>,
+    /// A basic-auth credential index, when basic-auth authenticated.
+    pub basic_credential: Option<u32>,
+}
+
+impl Identity {
+    /// An auth plugin authenticated a credential (Kong's `get_credential()`):
+    /// not the anonymous fallback.
+    pub fn has_credential(&self) -> bool {
+        !self.anonymous && (self.keyauth_credential.is_some() || self.basic_credential.is_some())
+    }
 }
 
 /// A credential to remove before proxying (`hide_credentials`).
@@ -202,4 +212,8 @@ pub struct RequestState {
     /// Wall-clock Unix seconds when the request arrived, for key expiry
     /// (the core has no clock; 0 = unknown, and expiring keys are refused).
     pub unix_s: u64,
+    /// `acl` admitted the consumer and sends `X-Consumer-Groups` upstream.
+    pub send_groups: bool,
+    /// Headers the `cors` plugin adds to the response (empty: none).
+    pub cors_headers: Vec<(HeaderName, HeaderValue)>,
 }

@@ -77,6 +77,22 @@ pub struct CompiledConsumer {
     pub custom_id_header: Option<HeaderValue>,
     /// Stable limiter subject for `limit_by: consumer`.
     pub subject: u64,
+    /// `acl` groups.
+    pub groups: Vec<Box<str>>,
+    /// `X-Consumer-Groups` (the groups, comma-separated); `None` without groups.
+    pub groups_header: Option<HeaderValue>,
+}
+
+/// A basic-auth credential.
+pub struct BasicCred {
+    pub consumer: u32,
+    pub secret: tollgate_config::BasicSecret,
+    /// `X-Credential-Identifier`: the credential's username, as Kong sends it.
+    pub identifier: HeaderValue,
+    pub subject: u64,
+    /// SHA-256 of passwords a bcrypt check accepted: a client sending the
+    /// right password again costs a hash, not another bcrypt run.
+    pub bcrypt_ok: std::sync::Mutex<Vec<[u8; 32]>>,
 }
 
 /// A key-auth (consumer) credential.
@@ -115,6 +131,9 @@ pub struct CompiledSnapshot {
     pub consumers: Vec<CompiledConsumer>,
     pub consumer_keys: Vec<ConsumerKey>,
     pub consumer_key_index: HashMap<Box<[u8]>, u32>,
+    pub basic_creds: Vec<BasicCred>,
+    /// basic-auth username → index in `basic_creds`.
+    pub basic_index: HashMap<Box<str>, u32>,
     pub counts: Counts,
     pub warnings: Vec<ConfigError>,
     /// Where limits are counted; `counters[0]` is always local.

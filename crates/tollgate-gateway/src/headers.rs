@@ -24,6 +24,7 @@ pub const X_CONSUMER_USERNAME: &str = "x-consumer-username";
 pub const X_CONSUMER_ID: &str = "x-consumer-id";
 pub const X_CONSUMER_CUSTOM_ID: &str = "x-consumer-custom-id";
 pub const X_ANONYMOUS_CONSUMER: &str = "x-anonymous-consumer";
+pub const X_CONSUMER_GROUPS: &str = "x-consumer-groups";
 pub const X_ACE_RATELIMIT_SCOPE: &str = "x-ace-ratelimit-scope";
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const RATELIMIT_LIMIT: &str = "ratelimit-limit";
@@ -38,6 +39,8 @@ fn window_names(unit: Unit) -> (&'static str, &'static str) {
         Unit::Minutes => ("x-ratelimit-limit-minute", "x-ratelimit-remaining-minute"),
         Unit::Hours => ("x-ratelimit-limit-hour", "x-ratelimit-remaining-hour"),
         Unit::Days => ("x-ratelimit-limit-day", "x-ratelimit-remaining-day"),
+        Unit::Months => ("x-ratelimit-limit-month", "x-ratelimit-remaining-month"),
+        Unit::Years => ("x-ratelimit-limit-year", "x-ratelimit-remaining-year"),
     }
 }
 
@@ -133,6 +136,20 @@ pub fn set_identity(
             snap.consumer_keys[k as usize].identifier.clone(),
         )?;
     }
+    if let Some(b) = id.basic_credential {
+        req.insert_header(
+            X_CREDENTIAL_IDENTIFIER,
+            snap.basic_creds[b as usize].identifier.clone(),
+        )?;
+    }
+    if state.send_groups {
+        if let Some(g) = id
+            .consumer
+            .and_then(|c| snap.consumers[c as usize].groups_header.as_ref())
+        {
+            req.insert_header(X_CONSUMER_GROUPS, g.clone())?;
+        }
+    }
     if let Some(g) = &state.ace {
         req.insert_header(
             X_ACE_OPERATION_ID,
@@ -172,6 +189,19 @@ fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowSta
     headers(RATELIMIT_RESET, num(b.reset_secs));
 }
 
+/// Adds the headers the `cors` plugin decided on.
+pub fn set_cors(resp: &mut ResponseHeader, state: &RequestState) {
+    for (name, value) in &state.cors_headers {
+        // Names and values were built as valid headers. `Vary` is added to
+        // the upstream's, as Kong does; the others replace.
+        if *name == http::header::VARY {
+            let _ = resp.append_header(name.clone(), value.clone());
+        } else {
+            let _ = resp.insert_header(name.clone(), value.clone());
+        }
+    }
+}
+
 /// Adds the rate-limit headers. When ACE and the rate-limiting plugin both
 /// limited the request, each window shows whichever has fewer requests left,
 /// and `RateLimit-*` the limit that bound it (the one that rejected, if any).
@@ -180,7 +210,7 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
         // Values are digits or fixed tokens; insertion cannot fail.
         let _ = resp.insert_header(n, v);
     };
-    let mut per_unit: [Option<WindowState>; 4] = [None; 4];
+    let mut per_unit: [Option<WindowState>; Unit::ALL.len()] = [None; Unit::ALL.len()];
     let mut binding: Option<(bool, WindowState)> = None;
     for r in [state.ace_rate.as_ref(), state.plugin_rate.as_ref()]
         .into_iter()

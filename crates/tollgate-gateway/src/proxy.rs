@@ -77,6 +77,7 @@ impl ProxyHttp for TollgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         headers::set_rate(upstream_response, &ctx.state);
+        headers::set_cors(upstream_response, &ctx.state);
         upstream::set_hash_cookie(upstream_response, ctx)
     }
 

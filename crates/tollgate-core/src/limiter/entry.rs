@@ -4,17 +4,19 @@
 use super::{div_ceil, CompiledLimit, WindowSpec, MAX_WINDOWS};
 use tollgate_config::Unit;
 
-const UNIT_SHIFT: u32 = 62;
+const UNIT_SHIFT: u32 = 61;
 const INTERVAL_MASK: u64 = (1 << UNIT_SHIFT) - 1;
 
-/// Packs a window's identity into one word: emission interval (at most a day
-/// in ns, < 2^47) and unit. Never 0, which marks an unused slot.
+/// Packs a window's identity into one word: emission interval (at most a
+/// year in ns, < 2^55) and unit (3 bits). Never 0, which marks an unused slot.
 pub(super) fn pack(spec: &WindowSpec) -> u64 {
     let unit = match spec.unit {
         Unit::Seconds => 0,
         Unit::Minutes => 1,
         Unit::Hours => 2,
         Unit::Days => 3,
+        Unit::Months => 4,
+        Unit::Years => 5,
     };
     (spec.interval_ns.max(1) & INTERVAL_MASK) | (unit << UNIT_SHIFT)
 }

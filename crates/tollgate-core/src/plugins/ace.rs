@@ -98,6 +98,7 @@ impl Ace {
                     consumer: Some(c),
                     anonymous: true,
                     keyauth_credential: None,
+                    basic_credential: None,
                 };
                 self.decide(cx, AceDecision::Anonymous);
                 Flow::Continue
@@ -256,6 +257,7 @@ impl Ace {
                 consumer: app.consumer,
                 anonymous: false,
                 keyauth_credential: None,
+                basic_credential: None,
             };
         }
         self.decide(cx, AceDecision::Allow);

@@ -1,4 +1,9 @@
 //! `key-auth` (priority 1250): identifies a consumer by one of its keys.
+//!
+//! Kong's multi-auth rule: with `anonymous` set, a request another auth
+//! plugin already authenticated is left alone (logical OR) and a failure
+//! continues as the anonymous consumer; without it, a failure is a 401 even
+//! when another plugin succeeded (logical AND).
 
 use super::{Access, AccessCx, Plugin};
 use crate::credentials::{find_key, Found, KeyName, KeySource};
@@ -13,31 +18,34 @@ pub struct KeyAuth {
     pub hide_credentials: bool,
     /// Consumer index to continue as when no valid key is presented.
     pub anonymous: Option<u32>,
+    /// `false`: `OPTIONS` requests pass unauthenticated.
+    pub run_on_preflight: bool,
+    /// `WWW-Authenticate` on every 401: `Key` or `Key realm="..."`.
+    pub www_authenticate: HeaderValue,
 }
 
 impl KeyAuth {
-    fn fail(&self, cx: &mut AccessCx<'_>, reply: Reply) -> Flow {
+    fn fail(&self, cx: &mut AccessCx<'_>, body: &'static str) -> Flow {
         match self.anonymous {
             Some(c) => {
                 cx.state.identity = Identity {
                     consumer: Some(c),
                     anonymous: true,
                     keyauth_credential: None,
+                    basic_credential: None,
                 };
                 Flow::Continue
             }
-            None => Flow::Respond(reply),
+            None => {
+                let mut r = Reply::static_json(401, body);
+                r.headers.push((
+                    http::header::WWW_AUTHENTICATE,
+                    self.www_authenticate.clone(),
+                ));
+                Flow::Respond(r)
+            }
         }
     }
-}
-
-fn no_key() -> Reply {
-    let mut r = Reply::static_json(401, r#"{"message":"No API key found in request"}"#);
-    r.headers.push((
-        http::header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Key realm=\"tollgate\""),
-    ));
-    r
 }
 
 impl Plugin for KeyAuth {
@@ -45,6 +53,12 @@ impl Plugin for KeyAuth {
     const PRIORITY: i32 = 1250;
 
     fn access(&self, cx: &mut AccessCx<'_>) -> Access {
+        if !self.run_on_preflight && cx.req.method == http::Method::OPTIONS {
+            return Access::Done(Flow::Continue);
+        }
+        if self.anonymous.is_some() && cx.state.identity.has_credential() {
+            return Access::Done(Flow::Continue);
+        }
         Access::Done(self.authenticate(cx))
     }
 }
@@ -60,20 +74,12 @@ impl KeyAuth {
             self.in_query,
         );
         let (key, source) = match found {
-            Found::None => return self.fail(cx, no_key()),
-            Found::Duplicate => {
-                return self.fail(
-                    cx,
-                    Reply::static_json(401, r#"{"message":"Duplicate API key found"}"#),
-                )
-            }
+            Found::None => return self.fail(cx, r#"{"message":"No API key found in request"}"#),
+            Found::Duplicate => return self.fail(cx, r#"{"message":"Duplicate API key found"}"#),
             Found::Key(k, s) => (k, s),
         };
         let Some(&ck) = cx.snap.consumer_key_index.get(key.as_ref()) else {
-            return self.fail(
-                cx,
-                Reply::static_json(401, r#"{"message":"Invalid authentication credentials"}"#),
-            );
+            return self.fail(cx, r#"{"message":"Unauthorized"}"#);
         };
         if self.hide_credentials {
             cx.state.hidden.push(match source {
@@ -88,6 +94,7 @@ impl KeyAuth {
             consumer: Some(cx.snap.consumer_keys[ck as usize].consumer),
             anonymous: false,
             keyauth_credential: Some(ck),
+            basic_credential: None,
         };
         Flow::Continue
     }

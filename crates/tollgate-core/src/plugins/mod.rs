@@ -6,14 +6,22 @@
 //! so the access phase is a static dispatch with no allocation.
 
 mod ace;
+mod acl;
+pub mod basic_auth;
 mod chain;
+pub mod cors;
 mod key_auth;
+mod prometheus;
 mod rate_limiting;
 mod request_termination;
 
 pub use ace::Ace;
+pub use acl::Acl;
+pub use basic_auth::BasicAuth;
 pub use chain::{resolve_chains, Chain, ChainEntry};
+pub use cors::Cors;
 pub use key_auth::KeyAuth;
+pub use prometheus::Prometheus;
 pub use rate_limiting::RateLimiting;
 pub use request_termination::RequestTermination;
 
@@ -96,43 +104,51 @@ pub enum PluginInstance {
     Ace(Ace),
     RateLimiting(RateLimiting),
     RequestTermination(RequestTermination),
+    BasicAuth(BasicAuth),
+    Acl(Acl),
+    Cors(Cors),
+    Prometheus(Prometheus),
+}
+
+/// Runs `$body` with `$p` bound to the concrete plugin of any variant.
+macro_rules! each {
+    ($self:expr, $p:ident => $body:expr) => {
+        match $self {
+            PluginInstance::KeyAuth($p) => $body,
+            PluginInstance::Ace($p) => $body,
+            PluginInstance::RateLimiting($p) => $body,
+            PluginInstance::RequestTermination($p) => $body,
+            PluginInstance::BasicAuth($p) => $body,
+            PluginInstance::Acl($p) => $body,
+            PluginInstance::Cors($p) => $body,
+            PluginInstance::Prometheus($p) => $body,
+        }
+    };
+}
+
+fn name_of<P: Plugin>(_: &P) -> &'static str {
+    P::NAME
+}
+
+fn priority_of<P: Plugin>(_: &P) -> i32 {
+    P::PRIORITY
 }
 
 impl PluginInstance {
     pub fn name(&self) -> &'static str {
-        match self {
-            PluginInstance::KeyAuth(_) => KeyAuth::NAME,
-            PluginInstance::Ace(_) => Ace::NAME,
-            PluginInstance::RateLimiting(_) => RateLimiting::NAME,
-            PluginInstance::RequestTermination(_) => RequestTermination::NAME,
-        }
+        each!(self, p => name_of(p))
     }
 
     pub fn priority(&self) -> i32 {
-        match self {
-            PluginInstance::KeyAuth(_) => KeyAuth::PRIORITY,
-            PluginInstance::Ace(_) => Ace::PRIORITY,
-            PluginInstance::RateLimiting(_) => RateLimiting::PRIORITY,
-            PluginInstance::RequestTermination(_) => RequestTermination::PRIORITY,
-        }
+        each!(self, p => priority_of(p))
     }
 
     pub fn access(&self, cx: &mut AccessCx<'_>) -> Access {
-        match self {
-            PluginInstance::KeyAuth(p) => p.access(cx),
-            PluginInstance::Ace(p) => p.access(cx),
-            PluginInstance::RateLimiting(p) => p.access(cx),
-            PluginInstance::RequestTermination(p) => p.access(cx),
-        }
+        each!(self, p => p.access(cx))
     }
 
     pub fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
-        match self {
-            PluginInstance::KeyAuth(p) => p.resume(cx, resume, outcome),
-            PluginInstance::Ace(p) => p.resume(cx, resume, outcome),
-            PluginInstance::RateLimiting(p) => p.resume(cx, resume, outcome),
-            PluginInstance::RequestTermination(p) => p.resume(cx, resume, outcome),
-        }
+        each!(self, p => p.resume(cx, resume, outcome))
     }
 
     /// The access phase with charges made on the local limiter (tests, benches).

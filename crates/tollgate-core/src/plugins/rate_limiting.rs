@@ -1,7 +1,8 @@
-//! `rate-limiting` (priority 910): Kong-style per-consumer, per-credential or
-//! per-IP limits over second/minute/hour/day windows, on the shared limiter.
+//! `rate-limiting` (priority 910): Kong-style per-consumer, per-credential,
+//! per-IP, per-service, per-header or per-path limits over second/minute/hour/day windows, on the shared limiter.
 
 use super::{Access, AccessCx, Charge, Plugin, Resume};
+use crate::compile::stable_id;
 use crate::limiter::{CompiledLimit, LimitKey, Outcome};
 use crate::request::{Flow, RateHeaders, Reply};
 use http::HeaderValue;
@@ -17,13 +18,45 @@ pub struct RateLimiting {
     pub error: Reply,
     /// Index into `CompiledSnapshot::counters` (`policy: redis` or local).
     pub counters: u32,
+    /// `limit_by: header`: the header whose value is the subject.
+    pub header: Option<http::HeaderName>,
+    /// `limit_by: path`: the path limited (as one subject).
+    pub path: Option<Box<str>>,
 }
 
-/// Kong's fallback: consumer, else credential, else client IP. The second
-/// half is the client address when the subject was derived from it.
+/// Kong's fallback: consumer, else credential, else client IP; service,
+/// header and path subjects fall back to the client IP too. The second half
+/// is the client address when the subject was derived from it.
 fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> (u64, Option<std::net::IpAddr>) {
     let snap = cx.snap;
     let id = &cx.state.identity;
+    let other = match p.limit_by {
+        LimitBy::Service => cx
+            .state
+            .route
+            .map(|rm| stable_id(&["service", &snap.services[rm.service as usize].name])),
+        LimitBy::Header => p
+            .header
+            .as_ref()
+            .and_then(|h| cx.req.headers.get(h))
+            .and_then(|v| v.to_str().ok())
+            .map(|v| stable_id(&["header", v])),
+        LimitBy::Path => p
+            .path
+            .as_deref()
+            .filter(|path| *path == cx.req.path)
+            .map(|path| stable_id(&["path", path])),
+        _ => None,
+    };
+    if matches!(
+        p.limit_by,
+        LimitBy::Service | LimitBy::Header | LimitBy::Path
+    ) {
+        return match other {
+            Some(s) => (s, None),
+            None => (cx.limiter.ip_subject(cx.req.client_ip), cx.req.client_ip),
+        };
+    }
     let consumer = id.consumer.map(|c| snap.consumers[c as usize].subject);
     let credential = cx
         .state
@@ -32,6 +65,10 @@ fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> (u64, Option<std::net::IpAddr
         .or_else(|| {
             id.keyauth_credential
                 .map(|k| snap.consumer_keys[k as usize].subject)
+        })
+        .or_else(|| {
+            id.basic_credential
+                .map(|b| snap.basic_creds[b as usize].subject)
         });
     let by_consumer = if p.limit_by == LimitBy::Consumer {
         consumer

@@ -18,6 +18,8 @@ fn unit_tag(u: Unit) -> char {
         Unit::Minutes => 'm',
         Unit::Hours => 'h',
         Unit::Days => 'd',
+        Unit::Months => 'o',
+        Unit::Years => 'y',
     }
 }
 
