@@ -1,6 +1,7 @@
 //! The `tollgate` command line: parses flags and hands off to the library
 //! crates. Nothing here decides anything about requests.
 
+mod explain;
 mod push;
 mod validate;
 
@@ -112,6 +113,22 @@ enum Command {
     Run(RunArgs),
     /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
     Validate { file: PathBuf },
+    /// Print the whole decision for one request against a snapshot, without sending it.
+    Explain {
+        /// Snapshot file (YAML or JSON).
+        #[arg(long, env = "TOLLGATE_CONFIG")]
+        config: PathBuf,
+        /// Request method, e.g. GET.
+        method: String,
+        /// Request URL, e.g. http://api.example.com/flights/42?x=1 (or /path with -H 'Host: ...').
+        url: String,
+        /// A request header, as curl takes it: -H 'apikey: secret'. Repeatable.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the quickstart: two demo upstreams and the gateway on the embedded snapshot.
     Demo {
         /// Proxy listen address.
@@ -292,6 +309,13 @@ fn main() {
             Ok(false) => std::process::exit(1),
             Err(e) => Err(e),
         },
+        Command::Explain {
+            config,
+            method,
+            url,
+            headers,
+            json,
+        } => explain::explain(&config, &method, &url, &headers, json),
         Command::Demo {
             listen,
             admin_listen,

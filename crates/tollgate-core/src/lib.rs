@@ -5,6 +5,7 @@
 
 pub mod compile;
 pub mod credentials;
+pub mod explain;
 pub mod hygiene;
 pub mod limiter;
 pub mod normalize;

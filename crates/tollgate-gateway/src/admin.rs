@@ -1,4 +1,5 @@
-//! The admin API (contract §6): health, status, metrics and config push.
+//! The admin API (contract §6): health, status, metrics, config push and
+//! explain.
 
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -11,6 +12,8 @@ use tollgate_config::ConfigErrors;
 
 /// Largest snapshot body accepted by `POST /config`.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
+/// Largest request description accepted by `POST /explain`.
+const MAX_EXPLAIN_BYTES: usize = 64 * 1024;
 
 pub struct AdminApp {
     pub gw: Arc<Gateway>,
@@ -72,6 +75,49 @@ impl AdminApp {
                 }),
             },
         })
+    }
+
+    /// `POST /explain`: the decision for a described request against the
+    /// live snapshot and limiter state; charges nothing.
+    async fn explain(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let auth = s
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !self.gw.admin_authorized(auth) {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "Unauthorized"}),
+            );
+        }
+        let body = match read_body(s, MAX_EXPLAIN_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &json!({"message": format!("body larger than {MAX_EXPLAIN_BYTES} bytes")}),
+                )
+            }
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"message": format!("cannot read body: {e}")}),
+                )
+            }
+        };
+        let explained = crate::explain::ExplainRequest::from_json(&body).and_then(|req| {
+            let l = self.gw.current();
+            crate::explain::run(&l.snap, &self.gw.limiter, self.gw.now_ns(), &req)
+                .map(|e| crate::explain::to_json(&req, &e))
+        });
+        match explained {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"message": e.to_string()}),
+            ),
+        }
     }
 
     async fn push(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
@@ -167,7 +213,8 @@ impl ServeHttp for AdminApp {
                     .unwrap_or_default()
             }
             (Method::POST, "/config") => self.push(s).await,
-            (_, "/health" | "/status" | "/metrics" | "/config") => json_response(
+            (Method::POST, "/explain") => self.explain(s).await,
+            (_, "/health" | "/status" | "/metrics" | "/config" | "/explain") => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"message": "Method not allowed"}),
             ),

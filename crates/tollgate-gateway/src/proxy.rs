@@ -3,7 +3,7 @@
 
 use crate::ctx::RequestCtx;
 use crate::state::Gateway;
-use crate::{access, headers, observe, reply, upstream};
+use crate::{access, headers, observe, reply, shadow, upstream};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -65,6 +65,7 @@ impl ProxyHttp for TollgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         headers::set_rate(upstream_response, &ctx.state);
+        shadow::set_header(upstream_response, &ctx.state);
         Ok(())
     }
 

@@ -21,6 +21,7 @@ pub async fn write_reply(
         resp.insert_header(name, value)?;
     }
     headers::set_rate(&mut resp, &ctx.state);
+    crate::shadow::set_header(&mut resp, &ctx.state);
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(resp), head_only)

@@ -11,7 +11,7 @@ mod key_auth;
 mod rate_limiting;
 mod request_termination;
 
-pub use ace::Ace;
+pub use ace::{grant_entitlement, lookup_credential, match_operations, Ace, KeyLookup};
 pub use chain::{resolve_chains, Chain, ChainEntry};
 pub use key_auth::KeyAuth;
 pub use rate_limiting::RateLimiting;
