@@ -24,7 +24,8 @@ pub fn explain(
         headers,
         client_ip: None,
     };
-    let e = run_file(config, &req).with_context(|| format!("explaining against {}", config.display()))?;
+    let e = run_file(config, &req)
+        .with_context(|| format!("explaining against {}", config.display()))?;
     let out = if json {
         let mut s = serde_json::to_string_pretty(&to_json(&req, &e))?;
         s.push('\n');

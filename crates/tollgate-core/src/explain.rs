@@ -347,10 +347,7 @@ fn limit_info(
 ) -> LimitInfo {
     let ace = plugin == "ace";
     let scope = if ace {
-        state
-            .ace_rate
-            .or(state.shadow_rate)
-            .and_then(|r| r.scope)
+        state.ace_rate.or(state.shadow_rate).and_then(|r| r.scope)
     } else {
         None
     };

@@ -113,10 +113,7 @@ impl AdminApp {
         });
         match explained {
             Ok(v) => json_response(StatusCode::OK, &v),
-            Err(e) => json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"message": e.to_string()}),
-            ),
+            Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()})),
         }
     }
 

@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
-use tollgate_core::explain::{
-    explain, ExplainInput, Explanation, LimitInfo, StepOutcome, Verdict,
-};
+use tollgate_core::explain::{explain, ExplainInput, Explanation, LimitInfo, StepOutcome, Verdict};
 use tollgate_core::{CompiledSnapshot, LimiterStore};
 
 /// A request to explain, as given on the command line or to `POST /explain`.
@@ -59,7 +57,9 @@ impl ExplainRequest {
             }
             Some(Value::Array(a)) => {
                 for h in a {
-                    let line = h.as_str().ok_or_else(|| ExplainError::Header(h.to_string()))?;
+                    let line = h
+                        .as_str()
+                        .ok_or_else(|| ExplainError::Header(h.to_string()))?;
                     headers.push(split_header(line)?);
                 }
             }
@@ -96,8 +96,8 @@ pub fn run(
     now_ns: u64,
     req: &ExplainRequest,
 ) -> Result<Explanation, ExplainError> {
-    let method =
-        Method::from_bytes(req.method.as_bytes()).map_err(|_| ExplainError::Method(req.method.clone()))?;
+    let method = Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| ExplainError::Method(req.method.clone()))?;
     let uri: Uri = req
         .url
         .parse()
@@ -123,7 +123,11 @@ pub fn run(
     let input = ExplainInput {
         method: &method,
         host: &host,
-        path: if uri.path().is_empty() { "/" } else { uri.path() },
+        path: if uri.path().is_empty() {
+            "/"
+        } else {
+            uri.path()
+        },
         query: uri.query(),
         headers: &headers,
         client_ip: req.client_ip,
@@ -133,7 +137,8 @@ pub fn run(
 
 /// Explains `req` against a snapshot file, with fresh limiter state.
 pub fn run_file(file: &Path, req: &ExplainRequest) -> Result<Explanation, ExplainError> {
-    let snapshot = tollgate_config::load_file(file).map_err(|e| ExplainError::Config(e.to_string()))?;
+    let snapshot =
+        tollgate_config::load_file(file).map_err(|e| ExplainError::Config(e.to_string()))?;
     let snap =
         tollgate_core::compile(&snapshot).map_err(|e| ExplainError::Config(e.to_string()))?;
     let limiter = LimiterStore::default();
@@ -252,13 +257,21 @@ pub fn to_text(req: &ExplainRequest, e: &Explanation) -> String {
         let _ = writeln!(o, "plugins        none");
     }
     if let Some(a) = &e.ace {
-        let _ = writeln!(o, "ace            match_policy {}, mode {}", a.match_policy, a.mode);
+        let _ = writeln!(
+            o,
+            "ace            match_policy {}, mode {}",
+            a.match_policy, a.mode
+        );
         if a.operations.is_empty() {
             let why = a.no_operation.as_deref().unwrap_or("no operation matched");
             let _ = writeln!(o, "operation      none: {why}");
         }
         for op in &a.operations {
-            let host = op.host.as_deref().map(|h| format!(" host {h}")).unwrap_or_default();
+            let host = op
+                .host
+                .as_deref()
+                .map(|h| format!(" host {h}"))
+                .unwrap_or_default();
             let _ = writeln!(
                 o,
                 "operation      {} ({} {}{host}, api {})",
@@ -272,7 +285,11 @@ pub fn to_text(req: &ExplainRequest, e: &Explanation) -> String {
             );
         }
         if let Some(c) = &a.credential {
-            let from = c.source.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+            let from = c
+                .source
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
             match (&c.application, &c.identifier) {
                 (Some(app), Some(id)) => {
                     let consumer = c
@@ -306,7 +323,10 @@ pub fn to_text(req: &ExplainRequest, e: &Explanation) -> String {
         }
     }
     for l in &e.limits {
-        let scope = l.scope.map(|s| format!(" {} limit", s.as_str())).unwrap_or_default();
+        let scope = l
+            .scope
+            .map(|s| format!(" {} limit", s.as_str()))
+            .unwrap_or_default();
         let pkg = l
             .package
             .as_deref()

@@ -206,7 +206,11 @@ impl Metrics {
     /// Counts one ACE decision, taken in shadow mode or not.
     pub fn ace_decision(&self, d: AceDecision, shadow: bool) {
         if let Some(i) = AceDecision::ALL.iter().position(|x| *x == d) {
-            let i = if shadow { i + AceDecision::ALL.len() } else { i };
+            let i = if shadow {
+                i + AceDecision::ALL.len()
+            } else {
+                i
+            };
             if let Some(c) = self.decision_counters.get(i) {
                 c.inc();
             }

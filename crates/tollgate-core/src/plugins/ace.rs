@@ -7,7 +7,8 @@ use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
 use crate::request::{
-    AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply, RequestView, ShadowRefusal,
+    AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply, RequestView,
+    ShadowRefusal,
 };
 use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
 use http::HeaderValue;
@@ -121,7 +122,10 @@ pub enum KeyLookup {
     Duplicate,
     /// A key was presented (under `ace_key_names[name]`) but no credential
     /// of a strategy declaring that name has it.
-    Unknown { name: usize, in_query: bool },
+    Unknown {
+        name: usize,
+        in_query: bool,
+    },
     Known {
         credential: u32,
         name: usize,
