@@ -69,6 +69,9 @@ struct RunArgs {
     /// Seconds between re-resolutions of upstream hostnames.
     #[arg(long, env = "TOLLGATE_DNS_REFRESH", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     dns_refresh: u64,
+    /// Access log, one JSON line per request: `stdout` or a file (reopened on SIGHUP). Off when unset.
+    #[arg(long, env = "TOLLGATE_ACCESS_LOG")]
+    access_log: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
 }
@@ -239,6 +242,7 @@ fn run(args: RunArgs) -> Result<()> {
             limiter_max_keys: usize::try_from(args.limiter_max_keys).unwrap_or(usize::MAX),
             dns_refresh: std::time::Duration::from_secs(args.dns_refresh),
         },
+        access_log: args.access_log,
     })
     .map_err(anyhow::Error::from)
 }
@@ -284,6 +288,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         allow_admin_config: false,
         admin_insecure,
         state: Default::default(),
+        access_log: None,
     })
     .map_err(anyhow::Error::from)
 }

@@ -266,3 +266,129 @@ fn shadow_header_is_off_by_default() {
     let gw = gateway("match_policy: required", &[]);
     assert_eq!(gw.get("/flights", &[]).status, 401);
 }
+
+/// Waits until `path` holds at least `n` lines, and returns them parsed.
+fn log_lines(path: &std::path::Path, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} has {} lines, want {n}:\n{text}",
+            path.display(),
+            lines.len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn access_log_has_one_json_line_per_request_and_reopens_on_sighup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("access.log");
+    let mut gw = gateway("", &["--access-log", path.to_str().expect("utf-8 path")]);
+    let r = gw.get(
+        "/billing/./",
+        &[("apikey", "partner-key"), ("X-Request-ID", "req-42")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(gw.get("/flights", &[("apikey", "nope")]).status, 401);
+    let lines = log_lines(&path, 2);
+    let ok = &lines[0];
+    for (k, want) in [
+        ("request_id", "req-42"),
+        ("client_ip", "127.0.0.1"),
+        ("method", "GET"),
+        ("path", "/billing/"),
+        ("route", "billing"),
+        ("service", "billing"),
+        ("operation", "list-invoices"),
+        ("package", "flight-billing"),
+        ("application", "partner-app"),
+        ("ace_decision", "allow"),
+        ("ace_mode", "enforce"),
+    ] {
+        assert_eq!(ok[k], want, "{k} in {ok}");
+    }
+    assert_eq!(ok["status"], 200);
+    assert!(ok["bytes"].as_u64().expect("bytes") > 0);
+    assert!(ok["total_us"].as_u64().expect("total") >= ok["upstream_us"].as_u64().expect("up"));
+    assert!(ok["gateway_us"].is_u64());
+    assert!(ok["time"].as_str().expect("time").ends_with('Z'));
+    assert_eq!(ok["credential"].as_str().map(str::len), Some(16));
+    assert_eq!(ok["limit"]["scope"], "operation");
+    assert_eq!(ok["limit"]["limit"], 3);
+    assert_eq!(ok["limit"]["per"], "minute");
+    assert_eq!(ok["limit"]["remaining"], 2);
+    let refused = &lines[1];
+    assert_eq!(refused["status"], 401);
+    assert_eq!(refused["ace_decision"], "unauthorized");
+    assert_eq!(refused["upstream_us"], Value::Null);
+    let text = std::fs::read_to_string(&path).expect("log");
+    assert!(
+        !text.contains("partner-key") && !text.contains("nope"),
+        "{text}"
+    );
+    // logrotate: move the file away, signal, and the next line lands in a new file.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&path, &rotated).expect("rotate");
+    let hup = Command::new("kill")
+        .args(["-HUP", &gw.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "not reopened");
+        gw.get("/nowhere", &[]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    gw.get("/nowhere", &[]);
+    let after = log_lines(&path, 1);
+    let last = after.last().expect("a line");
+    assert_eq!(last["path"], "/nowhere");
+    assert_eq!(last["status"], 404);
+    assert_eq!(
+        log_lines(&rotated, 2)[0]["path"],
+        "/billing/",
+        "the old file keeps its lines"
+    );
+    assert!(
+        gw.child.try_wait().expect("wait").is_none(),
+        "SIGHUP killed it"
+    );
+}
+
+#[test]
+fn request_id_is_propagated_or_generated_and_returned() {
+    let gw = gateway("", &[]);
+    let r = gw.get(
+        "/flights",
+        &[("apikey", "fb-key"), ("X-Request-ID", "abc-1")],
+    );
+    assert_eq!(r.header("x-request-id"), Some("abc-1"));
+    assert_eq!(r.upstream_headers()["x-request-id"], "abc-1");
+    let a = gw.get("/flights", &[("apikey", "fb-key")]);
+    let id = a.header("x-request-id").expect("generated").to_string();
+    assert_eq!(id.len(), 32);
+    assert_eq!(a.upstream_headers()["x-request-id"], id.as_str());
+    let b = gw.get(
+        "/flights",
+        &[("apikey", "fb-key"), ("X-Request-ID", "bad id")],
+    );
+    let other = b.header("x-request-id").expect("replaced");
+    assert_ne!(other, id);
+    assert_ne!(other, "bad id");
+    assert_eq!(b.upstream_headers()["x-request-id"], other);
+    // Replies from the gateway itself carry it too.
+    let refused = gw.get("/flights", &[("X-Request-ID", "abc-2")]);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("x-request-id"), Some("abc-2"));
+}

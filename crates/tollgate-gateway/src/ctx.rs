@@ -16,6 +16,10 @@ pub struct RequestCtx {
     pub upstream_elapsed: Option<Duration>,
     /// The peer is a trusted proxy: its forwarding headers are kept.
     pub trusted_peer: bool,
+    /// `X-Request-ID`: the client's, or generated (`request_id.rs`).
+    pub request_id: Option<http::HeaderValue>,
+    /// The id was generated, so the upstream request needs it added.
+    pub request_id_generated: bool,
 }
 
 impl RequestCtx {
@@ -28,6 +32,8 @@ impl RequestCtx {
             upstream_start: None,
             upstream_elapsed: None,
             trusted_peer: false,
+            request_id: None,
+            request_id_generated: false,
         }
     }
 }

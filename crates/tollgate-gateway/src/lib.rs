@@ -3,6 +3,7 @@
 //! `tollgate-core`; this crate moves bytes and keeps state.
 
 pub mod access;
+pub mod access_log;
 pub mod admin;
 pub mod background;
 pub mod cluster;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod observe;
 pub mod proxy;
 pub mod reply;
+pub mod request_id;
 pub mod server;
 pub mod shadow;
 pub mod state;

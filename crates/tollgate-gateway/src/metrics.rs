@@ -31,6 +31,8 @@ pub struct Metrics {
     /// Per-decision counter handles: `MODES` × `AceDecision::ALL`.
     decision_counters: Vec<IntCounter>,
     pub ace_shadow_refusals: IntCounterVec,
+    /// Access-log lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
 }
 
 /// The `mode` label of ACE decisions; enforce first.
@@ -146,6 +148,11 @@ impl Metrics {
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(ace_decisions.clone()))?;
         registry.register(Box::new(ace_shadow_refusals.clone()))?;
+        let access_log_dropped = IntCounter::new(
+            "tollgate_access_log_dropped_total",
+            "Access-log lines dropped because the writer fell behind (the request was not delayed)",
+        )?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
         registry.register(Box::new(ace_rate_limited.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
@@ -184,6 +191,7 @@ impl Metrics {
         Ok(Metrics {
             decision_counters,
             ace_shadow_refusals,
+            access_log_dropped,
             plugin_timers,
             registry,
             http_requests,

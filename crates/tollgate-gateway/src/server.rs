@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub admin_insecure: bool,
     /// Limiter key cap and upstream DNS refresh interval.
     pub state: crate::state::StateOptions,
+    /// `--access-log`: `stdout` or a file path (reopened on SIGHUP); off when `None`.
+    pub access_log: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,11 @@ pub enum StartError {
     },
     #[error("cannot start the control-plane subscription: {0}")]
     Feed(std::io::Error),
+    #[error("cannot open the access log {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("control plane TLS: {0}")]
     FeedTls(crate::feed::TlsSetupError),
     #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
@@ -90,10 +97,17 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         ),
         None => None,
     };
-    let gw = Arc::new(
-        Gateway::with_options(opts.admin_token.clone(), opts.state)?
-            .with_trusted_ips(opts.trusted_ips.clone()),
-    );
+    let gw = Gateway::with_options(opts.admin_token.clone(), opts.state)?
+        .with_trusted_ips(opts.trusted_ips.clone());
+    let log = crate::access_log::open(
+        opts.access_log.as_deref(),
+        gw.metrics.access_log_dropped.clone(),
+    )
+    .map_err(|source| StartError::AccessLog {
+        path: opts.access_log.clone().unwrap_or_default(),
+        source,
+    })?;
+    let gw = Arc::new(gw.with_access_log(log));
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {

@@ -51,6 +51,8 @@ pub struct Gateway {
     apply_lock: Mutex<()>,
     /// Peers whose forwarding headers are believed.
     pub trusted_ips: crate::trusted::TrustedIps,
+    /// `--access-log`: one JSON line per request, when set.
+    pub access_log: Option<crate::access_log::AccessLog>,
 }
 
 /// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
@@ -146,12 +148,19 @@ impl Gateway {
             admin_token,
             apply_lock: Mutex::new(()),
             trusted_ips: Default::default(),
+            access_log: None,
         })
     }
 
     /// Sets the peers whose forwarding headers are kept.
     pub fn with_trusted_ips(mut self, trusted: crate::trusted::TrustedIps) -> Self {
         self.trusted_ips = trusted;
+        self
+    }
+
+    /// Turns on the access log.
+    pub fn with_access_log(mut self, log: Option<crate::access_log::AccessLog>) -> Self {
+        self.access_log = log;
         self
     }
 
