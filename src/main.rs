@@ -157,25 +157,26 @@ enum Command {
         #[arg(long)]
         fixed: bool,
     },
-    /// Run the control-plane feed server.
+    /// Run the control-plane feed server. Its flags read `TOLLGATE_CP_*`
+    /// variables, so one environment can configure a data plane beside it.
     Cp {
         /// Listen address.
-        #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8005")]
+        #[arg(long, env = "TOLLGATE_CP_LISTEN", default_value = "127.0.0.1:8005")]
         listen: String,
         /// Where the current snapshot is persisted across restarts.
-        #[arg(long, env = "TOLLGATE_DATA_DIR")]
+        #[arg(long, env = "TOLLGATE_CP_DATA_DIR")]
         data_dir: Option<PathBuf>,
         /// Largest snapshot a push may carry, in MiB (413 above).
-        #[arg(long, env = "TOLLGATE_MAX_SNAPSHOT_MB", default_value_t = 256)]
+        #[arg(long, env = "TOLLGATE_CP_MAX_SNAPSHOT_MB", default_value_t = 256)]
         max_snapshot_mb: usize,
         /// Bearer token every /v1/* request must carry (401 otherwise).
-        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_CP_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// PEM certificate chain: serve HTTPS (needs --tls-key).
-        #[arg(long, env = "TOLLGATE_TLS_CERT", requires = "tls_key")]
+        #[arg(long, env = "TOLLGATE_CP_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// PEM private key of --tls-cert.
-        #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
+        #[arg(long, env = "TOLLGATE_CP_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
     /// Push a snapshot to a control plane or a data plane's admin API.
@@ -198,8 +199,11 @@ const QUICKSTART: &str = include_str!("../config/quickstart.yaml");
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -392,3 +392,81 @@ fn request_id_is_propagated_or_generated_and_returned() {
     assert_eq!(refused.status, 401);
     assert_eq!(refused.header("x-request-id"), Some("abc-2"));
 }
+
+#[test]
+fn status_reports_the_last_reload_and_why_it_was_refused() {
+    let gw = gateway("", &[]);
+    let boot = &gw.status()["last_reload"];
+    assert_eq!(boot["result"], "success", "{boot}");
+    assert_eq!(boot["source"], "file");
+    // An invalid edit is refused: /status says so, with the located errors.
+    gw.rewrite_config("_format_version: \"3.0\"\nservices: [{ name: s, url: 'ftp://x' }]\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let refused = loop {
+        let r = gw.status()["last_reload"].clone();
+        if r["result"] == "failure" {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed reload: {r}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(refused["source"], "file");
+    let errors = refused["errors"].as_array().expect("errors");
+    assert!(!errors.is_empty(), "{refused}");
+    assert!(errors[0]["path"].as_str().is_some(), "{refused}");
+    assert!(refused["at"].as_str().expect("at").ends_with('Z'));
+    // A push through the admin API is recorded as such.
+    let pushed = request(
+        "POST",
+        &gw.admin_url("/config"),
+        &[],
+        Some(b"_format_version: \"3.0\"\n"),
+    )
+    .expect("push");
+    assert_eq!(pushed.status, 200, "{}", pushed.body);
+    let last = &gw.status()["last_reload"];
+    assert_eq!(last["source"], "admin");
+    assert_eq!(last["result"], "success");
+    assert_eq!(last["errors"], serde_json::json!([]));
+    // The log file is not a terminal: no colour codes in it.
+    assert!(!gw.log().contains('\u{1b}'), "{}", gw.log());
+}
+
+#[test]
+fn control_plane_reads_its_own_environment_variables() {
+    let cp_addr = format!("127.0.0.1:{}", support::free_port());
+    let dp_addr = format!("127.0.0.1:{}", support::free_port());
+    let mut cp = Command::new(BIN)
+        .arg("cp")
+        .env("TOLLGATE_CP_LISTEN", &cp_addr)
+        .env("TOLLGATE_LISTEN", &dp_addr)
+        .env("TOLLGATE_CP_TOKEN", "cp-secret")
+        .env("TOLLGATE_TOKEN", "not-this-one")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cp");
+    let up = support::wait_listening(&cp_addr);
+    let dp_taken = std::net::TcpStream::connect(&dp_addr).is_ok();
+    let with_cp_token = request(
+        "GET",
+        &format!("http://{cp_addr}/v1/config"),
+        &[("Authorization", "Bearer cp-secret")],
+        None,
+    );
+    let with_other = request(
+        "GET",
+        &format!("http://{cp_addr}/v1/config"),
+        &[("Authorization", "Bearer not-this-one")],
+        None,
+    );
+    let _ = cp.kill();
+    let _ = cp.wait();
+    assert!(up, "cp did not listen on TOLLGATE_CP_LISTEN");
+    assert!(!dp_taken, "cp took the data plane's TOLLGATE_LISTEN");
+    assert_ne!(with_cp_token.expect("request").status, 401);
+    assert_eq!(with_other.expect("request").status, 401);
+}

@@ -65,6 +65,12 @@ impl AdminApp {
                 "applications": c.applications, "credentials": c.credentials,
             },
             "warnings": l.snap.warnings,
+            "last_reload": self.gw.last_reload().map(|r| json!({
+                "at": humantime::format_rfc3339_millis(r.at).to_string(),
+                "result": if r.success { "success" } else { "failure" },
+                "source": r.source,
+                "errors": r.errors,
+            })),
             "control_plane": match &self.feed {
                 None => json!({"url": Value::Null, "connected": false, "last_sync": Value::Null}),
                 Some(f) => json!({
@@ -157,7 +163,8 @@ impl AdminApp {
         };
         let gw = self.gw.clone();
         // Parsing and compiling a large snapshot is CPU work: keep it off the I/O threads.
-        let result = tokio::task::spawn_blocking(move || gw.apply_bytes(&body, None, None)).await;
+        let result =
+            tokio::task::spawn_blocking(move || gw.apply_from("admin", &body, None, None)).await;
         match result {
             Ok(Ok(applied)) => {
                 tracing::info!(hash = %applied.hash, "snapshot applied from admin API");

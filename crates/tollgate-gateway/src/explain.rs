@@ -285,11 +285,19 @@ pub fn to_text(req: &ExplainRequest, e: &Explanation) -> String {
             );
         }
         if let Some(c) = &a.credential {
+            // ACE stops before the credential step in these cases; the lookup
+            // is still shown, since "which application is this key?" is often
+            // the next question.
+            let unchecked = if a.operations.is_empty() || a.skipped_authenticated {
+                " [not checked by ACE for this request]"
+            } else {
+                ""
+            };
             let from = c
                 .source
                 .as_deref()
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default();
+                .map(|s| format!(" ({s}){unchecked}"))
+                .unwrap_or_else(|| unchecked.to_string());
             match (&c.application, &c.identifier) {
                 (Some(app), Some(id)) => {
                     let consumer = c

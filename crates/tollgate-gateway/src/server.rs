@@ -115,7 +115,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             errors: format!("cannot read: {e}"),
         })?;
         let applied = gw
-            .apply_bytes(&bytes, path.parent(), None)
+            .apply_from("file", &bytes, path.parent(), None)
             .map_err(|errs| StartError::Config {
                 path: path.display().to_string(),
                 errors: errs
