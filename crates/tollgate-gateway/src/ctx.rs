@@ -17,9 +17,7 @@ pub struct RequestCtx {
     /// The peer is a trusted proxy: its forwarding headers are kept.
     pub trusted_peer: bool,
     /// `X-Request-ID`: the client's, or generated (`request_id.rs`).
-    pub request_id: Option<http::HeaderValue>,
-    /// The id was generated, so the upstream request needs it added.
-    pub request_id_generated: bool,
+    pub request_id: Option<crate::request_id::RequestId>,
 }
 
 impl RequestCtx {
@@ -33,7 +31,6 @@ impl RequestCtx {
             upstream_elapsed: None,
             trusted_peer: false,
             request_id: None,
-            request_id_generated: false,
         }
     }
 }
