@@ -39,7 +39,11 @@ fn valid(v: &HeaderValue) -> bool {
 #[derive(Debug, Clone)]
 pub enum RequestId {
     Client(HeaderValue),
-    Generated([u8; 32]),
+    /// `replace`: the client sent an id that is not kept.
+    Generated {
+        id: [u8; 32],
+        replace: bool,
+    },
 }
 
 /// A fresh id: 16 hex characters of the process prefix, 16 of the counter.
@@ -68,7 +72,14 @@ pub fn assign(req: &RequestHeader, ctx: &mut RequestCtx) {
     let mut sent = req.headers.get_all(X_REQUEST_ID).iter();
     ctx.request_id = Some(match (sent.next(), sent.next()) {
         (Some(v), None) if valid(v) => RequestId::Client(v.clone()),
-        _ => RequestId::Generated(generate()),
+        (None, _) => RequestId::Generated {
+            id: generate(),
+            replace: false,
+        },
+        _ => RequestId::Generated {
+            id: generate(),
+            replace: true,
+        },
     });
 }
 
@@ -76,21 +87,23 @@ pub fn assign(req: &RequestHeader, ctx: &mut RequestCtx) {
 pub fn bytes(ctx: &RequestCtx) -> Option<&[u8]> {
     match &ctx.request_id {
         Some(RequestId::Client(v)) => Some(v.as_bytes()),
-        Some(RequestId::Generated(b)) => Some(b),
+        Some(RequestId::Generated { id, .. }) => Some(id),
         None => None,
     }
 }
 
 /// The upstream gets the id; a client's own valid one is already there.
 pub fn set_upstream(req: &mut RequestHeader, ctx: &RequestCtx) {
-    if let Some(RequestId::Generated(id)) = &ctx.request_id {
-        // Appending is cheaper than inserting; only an invalid client id has
-        // to be replaced.
-        if req.headers.contains_key(X_REQUEST_ID) {
+    // Header values are hex or checked tokens; insertion cannot fail.
+    match &ctx.request_id {
+        Some(RequestId::Generated { id, replace: true }) => {
             let _ = req.insert_header(X_REQUEST_ID, header(id));
-        } else {
+        }
+        // Appending skips the search for an existing header.
+        Some(RequestId::Generated { id, replace: false }) => {
             let _ = req.append_header(X_REQUEST_ID, header(id));
         }
+        _ => {}
     }
 }
 
@@ -98,14 +111,10 @@ pub fn set_upstream(req: &mut RequestHeader, ctx: &RequestCtx) {
 pub fn set_response(resp: &mut ResponseHeader, ctx: &RequestCtx) {
     let value = match &ctx.request_id {
         Some(RequestId::Client(v)) => v.clone(),
-        Some(RequestId::Generated(id)) => header(id),
+        Some(RequestId::Generated { id, .. }) => header(id),
         None => return,
     };
-    if resp.headers.contains_key(X_REQUEST_ID) {
-        let _ = resp.insert_header(X_REQUEST_ID, value);
-    } else {
-        let _ = resp.append_header(X_REQUEST_ID, value);
-    }
+    let _ = resp.insert_header(X_REQUEST_ID, value);
 }
 
 #[cfg(test)]
