@@ -1,6 +1,7 @@
 //! The `tollgate` command line: parses flags and hands off to the library
 //! crates. Nothing here decides anything about requests.
 
+mod explain;
 mod push;
 mod validate;
 
@@ -69,6 +70,9 @@ struct RunArgs {
     /// Seconds between re-resolutions of upstream hostnames.
     #[arg(long, env = "TOLLGATE_DNS_REFRESH", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     dns_refresh: u64,
+    /// Access log, one JSON line per request: `stdout` or a file (reopened on SIGHUP). Off when unset.
+    #[arg(long, env = "TOLLGATE_ACCESS_LOG")]
+    access_log: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
     #[command(flatten)]
@@ -152,6 +156,22 @@ enum Command {
         #[arg(long)]
         explain_kong: bool,
     },
+    /// Print the whole decision for one request against a snapshot, without sending it.
+    Explain {
+        /// Snapshot file (YAML or JSON).
+        #[arg(long, env = "TOLLGATE_CONFIG")]
+        config: PathBuf,
+        /// Request method, e.g. GET.
+        method: String,
+        /// Request URL, e.g. http://api.example.com/flights/42?x=1 (or /path with -H 'Host: ...').
+        url: String,
+        /// A request header, as curl takes it: -H 'apikey: secret'. Repeatable.
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the quickstart: two demo upstreams and the gateway on the embedded snapshot.
     Demo {
         /// Proxy listen address.
@@ -177,29 +197,31 @@ enum Command {
         #[arg(long)]
         fixed: bool,
     },
-    /// Run the control-plane feed server.
+    /// Run the control-plane feed server. Its flags read `TOLLGATE_CP_*`
+    /// variables (else `TOLLGATE_*`), so one environment can configure a data
+    /// plane beside it.
     Cp {
         /// Listen address.
-        #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8005")]
+        #[arg(long, env = "TOLLGATE_CP_LISTEN", default_value = "127.0.0.1:8005")]
         listen: String,
         /// Where the current snapshot is persisted across restarts.
-        #[arg(long, env = "TOLLGATE_DATA_DIR", conflicts_with = "store")]
+        #[arg(long, env = "TOLLGATE_CP_DATA_DIR", conflicts_with = "store")]
         data_dir: Option<PathBuf>,
         /// Keep versions and snapshots in Redis (redis:// or rediss://), shared
         /// by every control plane started on the same store.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_CP_STORE", hide_env_values = true)]
         store: Option<String>,
         /// Largest snapshot a push may carry, in MiB (413 above).
-        #[arg(long, env = "TOLLGATE_MAX_SNAPSHOT_MB", default_value_t = 256)]
+        #[arg(long, env = "TOLLGATE_CP_MAX_SNAPSHOT_MB", default_value_t = 256)]
         max_snapshot_mb: usize,
         /// Bearer token every /v1/* request must carry (401 otherwise).
-        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_CP_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// PEM certificate chain: serve HTTPS (needs --tls-key).
-        #[arg(long, env = "TOLLGATE_TLS_CERT", requires = "tls_key")]
+        #[arg(long, env = "TOLLGATE_CP_TLS_CERT", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// PEM private key of --tls-cert.
-        #[arg(long, env = "TOLLGATE_TLS_KEY", requires = "tls_cert")]
+        #[arg(long, env = "TOLLGATE_CP_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
     },
     /// Push a snapshot to a control plane or a data plane's admin API.
@@ -222,8 +244,11 @@ const QUICKSTART: &str = include_str!("../config/quickstart.yaml");
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -267,6 +292,7 @@ fn run(args: RunArgs) -> Result<()> {
             dns_refresh: std::time::Duration::from_secs(args.dns_refresh),
         },
         tuning: args.tune.tuning(),
+        access_log: args.access_log,
     })
     .map_err(anyhow::Error::from)
 }
@@ -313,6 +339,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         admin_insecure,
         state: Default::default(),
         tuning: Default::default(),
+        access_log: None,
     })
     .map_err(anyhow::Error::from)
 }
@@ -328,7 +355,33 @@ fn demo_upstream(listen: &str, name: &str, fixed: bool) -> Result<()> {
     }
 }
 
+/// `tollgate cp` reads `TOLLGATE_CP_<FLAG>`, so that one environment can
+/// configure a data plane beside it; where only the contract's
+/// `TOLLGATE_<FLAG>` is set, that is used. Runs before any thread starts.
+fn cp_env_fallback() {
+    if std::env::args().nth(1).as_deref() != Some("cp") {
+        return;
+    }
+    for flag in [
+        "LISTEN",
+        "DATA_DIR",
+        "STORE",
+        "MAX_SNAPSHOT_MB",
+        "TOKEN",
+        "TLS_CERT",
+        "TLS_KEY",
+    ] {
+        let own = format!("TOLLGATE_CP_{flag}");
+        if std::env::var_os(&own).is_none() {
+            if let Some(v) = std::env::var_os(format!("TOLLGATE_{flag}")) {
+                std::env::set_var(own, v);
+            }
+        }
+    }
+}
+
 fn main() {
+    cp_env_fallback();
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
@@ -341,6 +394,13 @@ fn main() {
             Ok(false) => std::process::exit(1),
             Err(e) => Err(e),
         },
+        Command::Explain {
+            config,
+            method,
+            url,
+            headers,
+            json,
+        } => explain::explain(&config, &method, &url, &headers, json),
         Command::Demo {
             listen,
             admin_listen,

@@ -317,9 +317,9 @@ fn decisions_are_counted_without_credentials_in_labels() {
     gw.get("/flights", &[("apikey", "bogus-secret")]);
     gw.get("/billing", &[("apikey", "hashed-key")]);
     let m = gw.wait_metrics(&[
-        r#"tollgate_ace_decisions_total{decision="allow"} 1"#,
-        r#"tollgate_ace_decisions_total{decision="unauthorized"} 2"#,
-        r#"tollgate_ace_decisions_total{decision="forbidden"} 1"#,
+        r#"tollgate_ace_decisions_total{decision="allow",mode="enforce"} 1"#,
+        r#"tollgate_ace_decisions_total{decision="unauthorized",mode="enforce"} 2"#,
+        r#"tollgate_ace_decisions_total{decision="forbidden",mode="enforce"} 1"#,
         r#"tollgate_http_requests_total{route="flights",service="flights",status="200"} 1"#,
         r#"tollgate_http_requests_total{route="flights",service="flights",status="401"} 2"#,
     ]);

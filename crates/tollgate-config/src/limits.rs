@@ -48,6 +48,18 @@ impl Unit {
         }
     }
 
+    /// The window's name in lower case, as logs and `explain` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Seconds => "second",
+            Unit::Minutes => "minute",
+            Unit::Hours => "hour",
+            Unit::Days => "day",
+            Unit::Months => "month",
+            Unit::Years => "year",
+        }
+    }
+
     /// The suffix used in `X-RateLimit-Limit-<Window>` headers.
     pub fn header_suffix(self) -> &'static str {
         match self {

@@ -140,11 +140,28 @@ pub enum MatchPolicy {
     Required,
 }
 
+/// Whether ACE's refusals are applied (`enforce`) or only recorded (`shadow`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AceMode {
+    #[default]
+    Enforce,
+    /// Decide, record and count, but let every request through.
+    Shadow,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AceConfig {
     #[serde(default)]
     pub match_policy: MatchPolicy,
+    #[serde(default)]
+    pub mode: AceMode,
+    /// In shadow mode, tell the client the would-be decision in
+    /// `X-ACE-Shadow-Decision`. Off by default: shadow mode is meant to be
+    /// invisible to clients.
+    #[serde(default)]
+    pub shadow_header: bool,
     #[serde(default)]
     pub anonymous: Option<String>,
     /// Remove the key (header or query parameter) before proxying. Unlike

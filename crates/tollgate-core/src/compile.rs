@@ -152,10 +152,13 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                 .registrations
                 .iter()
                 .filter(|r| r.status == tollgate_config::model::RegistrationStatus::Approved)
-                .map(|r| match r.grant {
-                    Grant::Package(p) => CompiledGrant::Package(p as u32),
-                    Grant::Api(x) => CompiledGrant::Api(x as u32),
-                })
+                .map(|r| compiled_grant(r.grant))
+                .collect(),
+            inactive: a
+                .registrations
+                .iter()
+                .filter(|r| r.status != tollgate_config::model::RegistrationStatus::Approved)
+                .map(|r| (compiled_grant(r.grant), r.status))
                 .collect(),
         });
     }
@@ -341,6 +344,8 @@ fn instance(
                 anonymous: consumer_idx(&c.anonymous),
                 counters: counters_index(counters, which),
                 hide_credentials: c.hide_credentials,
+                shadow: c.mode == tollgate_config::plugins::AceMode::Shadow,
+                shadow_header: c.shadow_header,
             })
         }
         PluginConfig::RateLimiting(c) => {
@@ -424,4 +429,11 @@ fn default_reason(status: u16) -> &'static str {
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Request terminated")
+}
+
+fn compiled_grant(g: Grant) -> CompiledGrant {
+    match g {
+        Grant::Package(p) => CompiledGrant::Package(p as u32),
+        Grant::Api(x) => CompiledGrant::Api(x as u32),
+    }
 }

@@ -27,14 +27,20 @@ impl Credential {
     }
 }
 
-/// A subject's 16-hex-character header form.
-pub fn identifier_value(subject: u64) -> HeaderValue {
+/// A subject's 16 hex characters, without allocating.
+pub fn identifier_hex(subject: u64) -> [u8; 16] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 16];
     for (i, b) in subject.to_be_bytes().iter().enumerate() {
         buf[2 * i] = HEX[(b >> 4) as usize];
         buf[2 * i + 1] = HEX[(b & 15) as usize];
     }
+    buf
+}
+
+/// A subject's 16-hex-character header form.
+pub fn identifier_value(subject: u64) -> HeaderValue {
+    let buf = identifier_hex(subject);
     HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("0000000000000000"))
 }
 

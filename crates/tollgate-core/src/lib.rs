@@ -6,6 +6,7 @@
 pub mod compile;
 mod compile_kong;
 pub mod credentials;
+pub mod explain;
 pub mod hygiene;
 pub mod limiter;
 pub mod normalize;

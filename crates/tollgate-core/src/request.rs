@@ -129,6 +129,15 @@ impl AceDecision {
     }
 }
 
+/// A refusal that shadow mode turned into "continue".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowRefusal {
+    /// The status ACE would have answered.
+    pub status: u16,
+    /// Return the decision to the client in `X-ACE-Shadow-Decision`.
+    pub header: bool,
+}
+
 /// What ACE granted: the operation, the application and how it was charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AceGrant {
@@ -206,6 +215,12 @@ pub struct RequestState {
     pub ace_rate: Option<RateHeaders>,
     pub plugin_rate: Option<RateHeaders>,
     pub hidden: HiddenKeys,
+    /// `ace_decision` was taken by an ACE in shadow mode.
+    pub ace_shadow: bool,
+    /// Shadow mode: the refusal ACE would have answered, had it enforced.
+    pub shadow: Option<ShadowRefusal>,
+    /// Shadow mode: the ACE limit that was charged (not shown to the client).
+    pub shadow_rate: Option<RateHeaders>,
     /// ACE found a key and hides credentials: every ACE key name (header and
     /// query) is removed before proxying.
     pub hide_ace_keys: bool,

@@ -67,6 +67,9 @@ pub struct CompiledApp {
     pub consumer: Option<u32>,
     /// Approved registrations only, in the application's order.
     pub grants: Vec<CompiledGrant>,
+    /// Registrations that are not approved, with their status: never
+    /// consulted by a decision, only reported by `explain`.
+    pub inactive: Box<[(CompiledGrant, tollgate_config::model::RegistrationStatus)]>,
 }
 
 pub struct CompiledConsumer {

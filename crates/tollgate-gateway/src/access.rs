@@ -146,7 +146,10 @@ async fn decide(
     };
     let flow = run_chain(gw, loaded, &snap.chains[rm.route as usize], &mut cx).await;
     if let Some(d) = ctx.state.ace_decision {
-        gw.metrics.ace_decision(d);
+        gw.metrics.ace_decision(d, ctx.state.ace_shadow);
+        if ctx.state.shadow.is_some() {
+            crate::shadow::count(gw, snap, rm.route, d);
+        }
     }
     if let Flow::Respond(reply) = flow {
         return Decision::Reply(reply);

@@ -1,4 +1,5 @@
-//! The admin API (contract §6): health, status, metrics and config push.
+//! The admin API (contract §6): health, status, metrics, config push and
+//! explain.
 
 use crate::state::Gateway;
 use async_trait::async_trait;
@@ -11,6 +12,8 @@ use tollgate_config::ConfigErrors;
 
 /// Largest snapshot body accepted by `POST /config`.
 pub const MAX_CONFIG_BYTES: usize = 256 * 1024 * 1024;
+/// Largest request description accepted by `POST /explain`.
+const MAX_EXPLAIN_BYTES: usize = 64 * 1024;
 
 pub struct AdminApp {
     pub gw: Arc<Gateway>,
@@ -76,6 +79,12 @@ impl AdminApp {
                     "health": t.state(p.checks_on),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "last_reload": self.gw.last_reload().map(|r| json!({
+                "at": humantime::format_rfc3339_millis(r.at).to_string(),
+                "result": if r.success { "success" } else { "failure" },
+                "source": r.source,
+                "errors": r.errors,
+            })),
             "control_plane": match &self.feed {
                 None => json!({"url": Value::Null, "urls": [], "connected": false, "last_sync": Value::Null}),
                 Some(f) => json!({
@@ -87,6 +96,46 @@ impl AdminApp {
                 }),
             },
         })
+    }
+
+    /// `POST /explain`: the decision for a described request against the
+    /// live snapshot and limiter state; charges nothing.
+    async fn explain(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        let auth = s
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes());
+        if !self.gw.admin_authorized(auth) {
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"message": "Unauthorized"}),
+            );
+        }
+        let body = match read_body(s, MAX_EXPLAIN_BYTES).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return json_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &json!({"message": format!("body larger than {MAX_EXPLAIN_BYTES} bytes")}),
+                )
+            }
+            Err(e) => {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"message": format!("cannot read body: {e}")}),
+                )
+            }
+        };
+        let explained = crate::explain::ExplainRequest::from_json(&body).and_then(|req| {
+            let l = self.gw.current();
+            crate::explain::run(&l.snap, &self.gw.limiter, self.gw.now_ns(), &req)
+                .map(|e| crate::explain::to_json(&req, &e))
+        });
+        match explained {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"message": e.to_string()})),
+        }
     }
 
     async fn push(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
@@ -129,7 +178,8 @@ impl AdminApp {
         };
         let gw = self.gw.clone();
         // Parsing and compiling a large snapshot is CPU work: keep it off the I/O threads.
-        let result = tokio::task::spawn_blocking(move || gw.apply_bytes(&body, None, None)).await;
+        let result =
+            tokio::task::spawn_blocking(move || gw.apply_from("admin", &body, None, None)).await;
         match result {
             Ok(Ok(applied)) => {
                 tracing::info!(hash = %applied.hash, "snapshot applied from admin API");
@@ -182,7 +232,8 @@ impl ServeHttp for AdminApp {
                     .unwrap_or_default()
             }
             (Method::POST, "/config") => self.push(s).await,
-            (_, "/health" | "/status" | "/metrics" | "/config") => json_response(
+            (Method::POST, "/explain") => self.explain(s).await,
+            (_, "/health" | "/status" | "/metrics" | "/config" | "/explain") => json_response(
                 StatusCode::METHOD_NOT_ALLOWED,
                 &json!({"message": "Method not allowed"}),
             ),

@@ -38,7 +38,7 @@ impl FileWatcher {
             if gw.current().snap.hash == tollgate_config::hash_bytes(&[&bytes]) {
                 return Ok(None);
             }
-            gw.apply_bytes(&bytes, path.parent(), None)
+            gw.apply_from("file", &bytes, path.parent(), None)
                 .map(Some)
                 .map_err(|errs| {
                     errs.0

@@ -27,6 +27,8 @@ pub struct RequestCtx {
     pub lb_responded: bool,
     /// A hash cookie made up for a client that had none: sent back in `Set-Cookie`.
     pub lb_cookie: Option<String>,
+    /// `X-Request-ID`: the client's, or generated (`request_id.rs`).
+    pub request_id: Option<crate::request_id::RequestId>,
 }
 
 impl RequestCtx {
@@ -44,6 +46,7 @@ impl RequestCtx {
             lb_tries: 0,
             lb_responded: false,
             lb_cookie: None,
+            request_id: None,
         }
     }
 }

@@ -142,7 +142,7 @@ pub fn boot_from_cache(gw: &Gateway, dir: &Path) -> Option<Option<String>> {
     let meta = std::fs::read(dir.join("snapshot.meta.json")).ok()?;
     let meta = serde_json::from_slice::<CacheMeta>(&meta).ok();
     let version = meta.as_ref().and_then(|m| m.version);
-    match gw.apply_bytes(&bytes, None, version) {
+    match gw.apply_from("cache", &bytes, None, version) {
         Ok(a) => {
             tracing::info!(hash = %a.hash, version = ?version, "serving the cached snapshot");
             Some(meta.and_then(|m| m.epoch))
@@ -319,7 +319,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                     }
                     seen = version;
                     epoch = from;
-                    match gw.apply_bytes(&bytes, None, Some(version)) {
+                    match gw.apply_from("control_plane", &bytes, None, Some(version)) {
                         Ok(a) => {
                             tracing::info!(version, hash = %a.hash, "snapshot from the control plane applied");
                             error = None;

@@ -3,6 +3,7 @@
 //! `tollgate-core`; this crate moves bytes and keeps state.
 
 pub mod access;
+pub mod access_log;
 pub mod admin;
 pub mod background;
 pub mod balancer;
@@ -10,6 +11,7 @@ pub mod cluster;
 pub mod ctx;
 pub mod demo;
 pub mod dns;
+pub mod explain;
 pub mod feed;
 pub mod head_guard;
 pub mod headers;
@@ -19,7 +21,9 @@ pub mod observe;
 pub mod probe;
 pub mod proxy;
 pub mod reply;
+pub mod request_id;
 pub mod server;
+pub mod shadow;
 pub mod state;
 pub mod trusted;
 pub mod tuning;

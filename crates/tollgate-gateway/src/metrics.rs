@@ -32,9 +32,15 @@ pub struct Metrics {
     pub head_refused: IntCounterVec,
     /// Per-plugin histogram handles, resolved once instead of per request.
     plugin_timers: Vec<(&'static str, Histogram)>,
-    /// Per-decision counter handles, in `AceDecision::ALL` order.
+    /// Per-decision counter handles: `MODES` × `AceDecision::ALL`.
     decision_counters: Vec<IntCounter>,
+    pub ace_shadow_refusals: IntCounterVec,
+    /// Access-log lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
 }
+
+/// The `mode` label of ACE decisions; enforce first.
+const MODES: [&str; 2] = ["enforce", "shadow"];
 
 /// Metric construction only fails on invalid names, which are fixed here.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +63,18 @@ impl Metrics {
             &["service", "route", "status"],
         )?;
         let ace_decisions = IntCounterVec::new(
-            Opts::new("tollgate_ace_decisions_total", "ACE decisions by outcome"),
-            &["decision"],
+            Opts::new(
+                "tollgate_ace_decisions_total",
+                "ACE decisions by outcome and mode (enforce, or shadow: recorded, not applied)",
+            ),
+            &["decision", "mode"],
+        )?;
+        let ace_shadow_refusals = IntCounterVec::new(
+            Opts::new(
+                "tollgate_ace_shadow_refusals_total",
+                "Requests an ACE in shadow mode let through that enforce mode would refuse, by route and decision",
+            ),
+            &["route", "decision"],
         )?;
         let ace_rate_limited = IntCounterVec::new(
             Opts::new(
@@ -146,6 +162,12 @@ impl Metrics {
         registry.register(Box::new(head_refused.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(ace_decisions.clone()))?;
+        registry.register(Box::new(ace_shadow_refusals.clone()))?;
+        let access_log_dropped = IntCounter::new(
+            "tollgate_access_log_dropped_total",
+            "Access-log lines dropped because the writer fell behind (the request was not delayed)",
+        )?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
         registry.register(Box::new(ace_rate_limited.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(upstream_duration.clone()))?;
@@ -160,8 +182,10 @@ impl Metrics {
         registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(plugin_duration.clone()))?;
         // Pre-create the label sets the contract names so they show from the start.
-        for d in AceDecision::ALL {
-            ace_decisions.with_label_values(&[d.as_str()]);
+        for mode in MODES {
+            for d in AceDecision::ALL {
+                ace_decisions.with_label_values(&[d.as_str(), mode]);
+            }
         }
         for r in ["success", "failure"] {
             config_reloads.with_label_values(&[r]);
@@ -173,12 +197,18 @@ impl Metrics {
             .iter()
             .map(|&n| (n, plugin_duration.with_label_values(&[n])))
             .collect();
-        let decision_counters = AceDecision::ALL
+        let decision_counters = MODES
             .iter()
-            .map(|d| ace_decisions.with_label_values(&[d.as_str()]))
+            .flat_map(|mode| {
+                AceDecision::ALL
+                    .iter()
+                    .map(|d| ace_decisions.with_label_values(&[d.as_str(), mode]))
+            })
             .collect();
         Ok(Metrics {
             decision_counters,
+            ace_shadow_refusals,
+            access_log_dropped,
             plugin_timers,
             registry,
             http_requests,
@@ -200,10 +230,17 @@ impl Metrics {
         })
     }
 
-    /// Counts one ACE decision.
-    pub fn ace_decision(&self, d: AceDecision) {
+    /// Counts one ACE decision, taken in shadow mode or not.
+    pub fn ace_decision(&self, d: AceDecision, shadow: bool) {
         if let Some(i) = AceDecision::ALL.iter().position(|x| *x == d) {
-            self.decision_counters[i].inc();
+            let i = if shadow {
+                i + AceDecision::ALL.len()
+            } else {
+                i
+            };
+            if let Some(c) = self.decision_counters.get(i) {
+                c.inc();
+            }
         }
     }
 

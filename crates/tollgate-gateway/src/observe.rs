@@ -26,7 +26,9 @@ pub fn record(gw: &Gateway, session: &Session, ctx: &RequestCtx) {
     if let Some(d) = ctx.upstream_elapsed {
         m.upstream_duration.observe(d.as_secs_f64());
     }
-    if ctx.state.ace_decision == Some(AceDecision::RateLimited) {
+    // A shadow-mode "would be 429" was not rejected: it is counted by
+    // `tollgate_ace_shadow_refusals_total` instead.
+    if ctx.state.ace_decision == Some(AceDecision::RateLimited) && ctx.state.shadow.is_none() {
         let package = match (&ctx.loaded, ctx.state.ace.and_then(|g| g.package)) {
             (Some(l), Some(p)) => &*l.snap.packages[p as usize].name,
             _ => "",

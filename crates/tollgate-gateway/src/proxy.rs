@@ -3,7 +3,7 @@
 
 use crate::ctx::RequestCtx;
 use crate::state::Gateway;
-use crate::{access, headers, observe, reply, upstream};
+use crate::{access, access_log, headers, observe, reply, request_id, shadow, upstream};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -24,6 +24,11 @@ impl ProxyHttp for TollgateProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        // Ids exist to find a request in the access log: without one, no
+        // cost (a client's own header still reaches the upstream untouched).
+        if self.gw.access_log.is_some() {
+            request_id::assign(session.req_header(), ctx);
+        }
         access::request_filter(&self.gw, session, ctx).await
     }
 
@@ -56,7 +61,9 @@ impl ProxyHttp for TollgateProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        upstream::rewrite(upstream_request, client_ip, ctx)
+        upstream::rewrite(upstream_request, client_ip, ctx)?;
+        request_id::set_upstream(upstream_request, ctx);
+        Ok(())
     }
 
     async fn upstream_response_filter(
@@ -78,6 +85,8 @@ impl ProxyHttp for TollgateProxy {
     ) -> Result<()> {
         headers::set_rate(upstream_response, &ctx.state);
         headers::set_cors(upstream_response, &ctx.state);
+        shadow::set_header(upstream_response, &ctx.state);
+        request_id::set_response(upstream_response, ctx);
         upstream::set_hash_cookie(upstream_response, ctx)
     }
 
@@ -95,5 +104,6 @@ impl ProxyHttp for TollgateProxy {
             upstream::failed_after_connect(ctx, e);
         }
         observe::record(&self.gw, session, ctx);
+        access_log::record(&self.gw, session, ctx);
     }
 }

@@ -22,6 +22,8 @@ pub async fn write_reply(
     }
     headers::set_rate(&mut resp, &ctx.state);
     headers::set_cors(&mut resp, &ctx.state);
+    crate::shadow::set_header(&mut resp, &ctx.state);
+    crate::request_id::set_response(&mut resp, ctx);
     let head_only = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(resp), head_only)

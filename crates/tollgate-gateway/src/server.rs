@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub state: crate::state::StateOptions,
     /// Runtime knobs handed to Pingora.
     pub tuning: crate::tuning::Tuning,
+    /// `--access-log`: `stdout` or a file path (reopened on SIGHUP); off when `None`.
+    pub access_log: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,11 @@ pub enum StartError {
     Feed(std::io::Error),
     #[error("--control-plane names no URL")]
     NoControlPlane,
+    #[error("cannot open the access log {path}: {source}")]
+    AccessLog {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("control plane TLS: {0}")]
     FeedTls(crate::feed::TlsSetupError),
     #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
@@ -93,10 +100,17 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         ),
         None => None,
     };
-    let gw = Arc::new(
-        Gateway::with_options(opts.admin_token.clone(), opts.state)?
-            .with_trusted_ips(opts.trusted_ips.clone()),
-    );
+    let gw = Gateway::with_options(opts.admin_token.clone(), opts.state)?
+        .with_trusted_ips(opts.trusted_ips.clone());
+    let log = crate::access_log::open(
+        opts.access_log.as_deref(),
+        gw.metrics.access_log_dropped.clone(),
+    )
+    .map_err(|source| StartError::AccessLog {
+        path: opts.access_log.clone().unwrap_or_default(),
+        source,
+    })?;
+    let gw = Arc::new(gw.with_access_log(log));
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
@@ -104,7 +118,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             errors: format!("cannot read: {e}"),
         })?;
         let applied = gw
-            .apply_bytes(&bytes, path.parent(), None)
+            .apply_from("file", &bytes, path.parent(), None)
             .map_err(|errs| StartError::Config {
                 path: path.display().to_string(),
                 errors: errs

@@ -55,6 +55,20 @@ pub struct Gateway {
     apply_lock: Mutex<()>,
     /// Peers whose forwarding headers are believed.
     pub trusted_ips: crate::trusted::TrustedIps,
+    /// `--access-log`: one JSON line per request, when set.
+    pub access_log: Option<crate::access_log::AccessLog>,
+    last_reload: Mutex<Option<ReloadRecord>>,
+}
+
+/// The last attempt to apply a snapshot, successful or not.
+#[derive(Debug, Clone)]
+pub struct ReloadRecord {
+    pub at: SystemTime,
+    pub success: bool,
+    /// `file`, `admin`, `control_plane`, `cache` (or `api` for other callers).
+    pub source: &'static str,
+    /// Why the snapshot was refused; empty on success.
+    pub errors: Vec<ConfigError>,
 }
 
 /// Offset so that "now" is never near zero (GCRA arithmetic subtracts from it).
@@ -163,12 +177,20 @@ impl Gateway {
             admin_token,
             apply_lock: Mutex::new(()),
             trusted_ips: Default::default(),
+            access_log: None,
+            last_reload: Mutex::new(None),
         })
     }
 
     /// Sets the peers whose forwarding headers are kept.
     pub fn with_trusted_ips(mut self, trusted: crate::trusted::TrustedIps) -> Self {
         self.trusted_ips = trusted;
+        self
+    }
+
+    /// Turns on the access log.
+    pub fn with_access_log(mut self, log: Option<crate::access_log::AccessLog>) -> Self {
+        self.access_log = log;
         self
     }
 
@@ -184,6 +206,47 @@ impl Gateway {
 
     /// Validates, compiles and swaps in a snapshot. On error nothing changes.
     pub fn apply_bytes(
+        &self,
+        bytes: &[u8],
+        base_dir: Option<&Path>,
+        version: Option<u64>,
+    ) -> Result<Applied, ConfigErrors> {
+        self.apply_from("api", bytes, base_dir, version)
+    }
+
+    /// What the last apply attempt gave, for `/status`.
+    pub fn last_reload(&self) -> Option<ReloadRecord> {
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// [`Gateway::apply_bytes`], recording the attempt and where the snapshot
+    /// came from (`file`, `admin`, `control_plane`, `cache`) for `/status`.
+    pub fn apply_from(
+        &self,
+        source: &'static str,
+        bytes: &[u8],
+        base_dir: Option<&Path>,
+        version: Option<u64>,
+    ) -> Result<Applied, ConfigErrors> {
+        let result = self.apply_inner(bytes, base_dir, version);
+        let record = ReloadRecord {
+            at: SystemTime::now(),
+            success: result.is_ok(),
+            source,
+            errors: result
+                .as_ref()
+                .err()
+                .map(|e| e.0.clone())
+                .unwrap_or_default(),
+        };
+        *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(record);
+        result
+    }
+
+    fn apply_inner(
         &self,
         bytes: &[u8],
         base_dir: Option<&Path>,

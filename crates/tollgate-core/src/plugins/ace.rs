@@ -6,7 +6,10 @@ use crate::credentials::{find_key, Found, KeySource};
 use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
-use crate::request::{AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply};
+use crate::request::{
+    AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply, RequestView,
+    ShadowRefusal,
+};
 use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
 use http::HeaderValue;
 use tollgate_config::plugins::MatchPolicy;
@@ -20,6 +23,10 @@ pub struct Ace {
     pub counters: u32,
     /// Remove the presented key before proxying.
     pub hide_credentials: bool,
+    /// Shadow mode: decide, record and charge, but never refuse.
+    pub shadow: bool,
+    /// In shadow mode, return the would-be decision to the client.
+    pub shadow_header: bool,
 }
 
 /// An ACE decision waiting for its limit to be charged.
@@ -52,42 +59,115 @@ pub fn entitlement(
     app: &CompiledApp,
     ops: &[OpId],
 ) -> Option<Entitlement> {
-    for grant in &app.grants {
-        match *grant {
-            CompiledGrant::Package(p) => {
-                let pkg = &snap.packages[p as usize];
-                for &op in ops {
-                    if let Some(over) = pkg.ops.get(&op) {
-                        let charge = match over {
-                            Some(l) => Some((*l, LimitScope::Operation)),
-                            None => pkg.limit.map(|l| (l, LimitScope::Package)),
-                        };
-                        return Some(Entitlement {
-                            operation: op,
-                            package: Some(p),
-                            charge,
-                        });
-                    }
-                }
-            }
-            CompiledGrant::Api(a) => {
-                let range = &snap.apis[a as usize].ops;
-                if let Some(&op) = ops.iter().find(|op| range.contains(op)) {
-                    return Some(Entitlement {
-                        operation: op,
-                        package: None,
-                        charge: None,
-                    });
-                }
-            }
+    app.grants
+        .iter()
+        .find_map(|&grant| grant_entitlement(snap, grant, ops))
+}
+
+/// What one registration grants of `ops`, if anything: the first of `ops` a
+/// package contains (with the limit it charges), or one of its API's.
+pub fn grant_entitlement(
+    snap: &CompiledSnapshot,
+    grant: CompiledGrant,
+    ops: &[OpId],
+) -> Option<Entitlement> {
+    match grant {
+        CompiledGrant::Package(p) => {
+            let pkg = snap.packages.get(p as usize)?;
+            ops.iter().find_map(|&op| {
+                let over = pkg.ops.get(&op)?;
+                let charge = match over {
+                    Some(l) => Some((*l, LimitScope::Operation)),
+                    None => pkg.limit.map(|l| (l, LimitScope::Package)),
+                };
+                Some(Entitlement {
+                    operation: op,
+                    package: Some(p),
+                    charge,
+                })
+            })
+        }
+        CompiledGrant::Api(a) => {
+            let range = &snap.apis.get(a as usize)?.ops;
+            let &op = ops.iter().find(|op| range.contains(op))?;
+            Some(Entitlement {
+                operation: op,
+                package: None,
+                charge: None,
+            })
         }
     }
-    None
+}
+
+/// Step 1: the operations a request matches. Every framework runs the GET
+/// handler for HEAD, so HEAD is matched, entitled and charged as GET; an API
+/// that lists HEAD on a path without GET keeps its own HEAD operation.
+pub fn match_operations<'s>(snap: &'s CompiledSnapshot, req: &RequestView<'_>) -> &'s [OpId] {
+    let path = match_form(req.path);
+    if *req.method == http::Method::HEAD {
+        match snap.op_router.find(req.host, &http::Method::GET, path) {
+            [] => snap.op_router.find(req.host, req.method, path),
+            get => get,
+        }
+    } else {
+        snap.op_router.find(req.host, req.method, path)
+    }
+}
+
+/// Step 3: what the request's API key resolves to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLookup {
+    Missing,
+    /// Several different values for one key name.
+    Duplicate,
+    /// A key was presented (under `ace_key_names[name]`) but no credential
+    /// of a strategy declaring that name has it.
+    Unknown {
+        name: usize,
+        in_query: bool,
+    },
+    Known {
+        credential: u32,
+        name: usize,
+        in_query: bool,
+    },
+}
+
+/// Finds the request's key under every key_auth strategy's names and
+/// resolves it to a credential.
+/// `unix_s`: wall-clock Unix seconds now, for key expiry (0 = unknown: every
+/// expiring key counts as expired).
+pub fn lookup_credential(snap: &CompiledSnapshot, req: &RequestView<'_>, unix_s: u64) -> KeyLookup {
+    let (key, source) = match find_key(&snap.ace_key_names, req.headers, req.query, true, true) {
+        Found::None => return KeyLookup::Missing,
+        Found::Duplicate => return KeyLookup::Duplicate,
+        Found::Key(k, s) => (k, s),
+    };
+    let (name, in_query) = match source {
+        KeySource::Header(i) => (i, false),
+        KeySource::Query(i) => (i, true),
+    };
+    let cred = snap.credentials.lookup(&key).filter(|&c| {
+        // The key must arrive under a name its application's strategy declares.
+        let app = &snap.apps[snap.credentials.get(c).app as usize];
+        snap.ace_key_names[name].strategies.contains(&app.strategy)
+            // An expired key (its strategy's ttl) is an unknown key.
+            && !snap.credentials.expired(c, unix_s)
+    });
+    match cred {
+        Some(credential) => KeyLookup::Known {
+            credential,
+            name,
+            in_query,
+        },
+        None => KeyLookup::Unknown { name, in_query },
+    }
 }
 
 impl Ace {
     fn decide(&self, cx: &mut AccessCx<'_>, d: AceDecision) {
         cx.state.ace_decision = Some(d);
+        cx.state.ace_shadow = self.shadow;
     }
 
     /// Step 3 failures: a 401, or continuing as the anonymous consumer.
@@ -116,20 +196,64 @@ impl Plugin for Ace {
     const PRIORITY: i32 = 955;
 
     fn access(&self, cx: &mut AccessCx<'_>) -> Access {
+        let access = self.enforce(cx);
+        match access {
+            Access::Done(Flow::Respond(reply)) if self.shadow => {
+                Access::Done(self.let_through(cx, reply.status))
+            }
+            other => other,
+        }
+    }
+
+    fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
+        let Resume::Ace(p) = resume else {
+            // A resume meant for another plugin: a bug, and never a reason to allow.
+            self.decide(cx, AceDecision::Forbidden);
+            return Flow::Respond(Reply::static_json(500, INTERNAL));
+        };
+        let rate = RateHeaders {
+            outcome,
+            scope: Some(p.scope),
+        };
+        if self.shadow {
+            // The client sees no limit headers in shadow mode: the limit is
+            // not applied to it yet. The access log still reports it.
+            cx.state.shadow_rate = Some(rate);
+            let flow = self.allow(cx, p.ent, p.credential);
+            if !outcome.allowed {
+                self.decide(cx, AceDecision::RateLimited);
+                return self.let_through(cx, 429);
+            }
+            return flow;
+        }
+        cx.state.ace_rate = Some(rate);
+        if outcome.allowed {
+            return self.allow(cx, p.ent, p.credential);
+        }
+        let app = cx.snap.credentials.get(p.credential).app;
+        cx.state.ace = Some(AceGrant {
+            operation: p.ent.operation,
+            package: p.ent.package,
+            app,
+            credential: p.credential,
+        });
+        self.decide(cx, AceDecision::RateLimited);
+        let mut r = Reply::static_json(429, LIMITED);
+        r.headers.push((
+            http::header::RETRY_AFTER,
+            HeaderValue::from(outcome.retry_after_secs),
+        ));
+        Flow::Respond(r)
+    }
+}
+
+impl Ace {
+    /// Steps 1–5 as the contract states them; shadow mode is applied on top.
+    fn enforce(&self, cx: &mut AccessCx<'_>) -> Access {
         let snap = cx.snap;
         let req = cx.req;
-        // 1. Operation match. Every framework runs the GET handler for HEAD,
-        // so HEAD is matched, entitled and charged as GET; an API that lists
-        // HEAD on a path without GET keeps its own HEAD operation.
-        let path = match_form(req.path);
-        let ops = if *req.method == http::Method::HEAD {
-            match snap.op_router.find(req.host, &http::Method::GET, path) {
-                [] => snap.op_router.find(req.host, req.method, path),
-                get => get,
-            }
-        } else {
-            snap.op_router.find(req.host, req.method, path)
-        };
+        // 1. Operation match.
+        let ops = match_operations(snap, req);
         if ops.is_empty() {
             return Access::Done(match self.policy {
                 MatchPolicy::Required => {
@@ -149,9 +273,8 @@ impl Plugin for Ace {
             return Access::Done(Flow::Continue);
         }
         // 3. Credential.
-        let (key, source) = match find_key(&snap.ace_key_names, req.headers, req.query, true, true)
-        {
-            Found::None => {
+        let cred_idx = match lookup_credential(snap, req, cx.state.unix_s) {
+            KeyLookup::Missing => {
                 let mut r = Reply::static_json(401, NO_KEY);
                 r.headers.push((
                     http::header::WWW_AUTHENTICATE,
@@ -159,28 +282,21 @@ impl Plugin for Ace {
                 ));
                 return Access::Done(self.unauthenticated(cx, r));
             }
-            Found::Duplicate => {
+            KeyLookup::Duplicate => {
                 return Access::Done(self.unauthenticated(cx, Reply::static_json(401, DUPLICATE)))
             }
-            Found::Key(k, s) => (k, s),
-        };
-        let name_idx = match source {
-            KeySource::Header(i) | KeySource::Query(i) => i,
-        };
-        // Every name a key may arrive under is hidden, not only the one used:
-        // a second key beside it must not reach the upstream either.
-        cx.state.hide_ace_keys |= self.hide_credentials;
-        let cred_idx = snap.credentials.lookup(&key).filter(|&c| {
-            // The key must arrive under a name its application's strategy declares.
-            let app = &snap.apps[snap.credentials.get(c).app as usize];
-            snap.ace_key_names[name_idx]
-                .strategies
-                .contains(&app.strategy)
-                // An expired key (its strategy's ttl) is an unknown key.
-                && !snap.credentials.expired(c, cx.state.unix_s)
-        });
-        let Some(cred_idx) = cred_idx else {
-            return Access::Done(self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED)));
+            KeyLookup::Unknown { .. } => {
+                // Every name a key may arrive under is hidden, not only the one used:
+                // a second key beside it must not reach the upstream either.
+                cx.state.hide_ace_keys |= self.hide_credentials;
+                return Access::Done(
+                    self.unauthenticated(cx, Reply::static_json(401, UNAUTHORIZED)),
+                );
+            }
+            KeyLookup::Known { credential, .. } => {
+                cx.state.hide_ace_keys |= self.hide_credentials;
+                credential
+            }
         };
         let cred = snap.credentials.get(cred_idx);
         let app = &snap.apps[cred.app as usize];
@@ -211,33 +327,13 @@ impl Plugin for Ace {
         }
     }
 
-    fn resume(&self, cx: &mut AccessCx<'_>, resume: Resume, outcome: Outcome) -> Flow {
-        let Resume::Ace(p) = resume else {
-            // A resume meant for another plugin: a bug, and never a reason to allow.
-            self.decide(cx, AceDecision::Forbidden);
-            return Flow::Respond(Reply::static_json(500, INTERNAL));
-        };
-        cx.state.ace_rate = Some(RateHeaders {
-            outcome,
-            scope: Some(p.scope),
+    /// Shadow mode: the refusal `status` is recorded, and the request goes on.
+    fn let_through(&self, cx: &mut AccessCx<'_>, status: u16) -> Flow {
+        cx.state.shadow = Some(ShadowRefusal {
+            status,
+            header: self.shadow_header,
         });
-        if outcome.allowed {
-            return self.allow(cx, p.ent, p.credential);
-        }
-        let app = cx.snap.credentials.get(p.credential).app;
-        cx.state.ace = Some(AceGrant {
-            operation: p.ent.operation,
-            package: p.ent.package,
-            app,
-            credential: p.credential,
-        });
-        self.decide(cx, AceDecision::RateLimited);
-        let mut r = Reply::static_json(429, LIMITED);
-        r.headers.push((
-            http::header::RETRY_AFTER,
-            HeaderValue::from(outcome.retry_after_secs),
-        ));
-        Flow::Respond(r)
+        Flow::Continue
     }
 }
 

@@ -15,7 +15,7 @@ mod prometheus;
 mod rate_limiting;
 mod request_termination;
 
-pub use ace::Ace;
+pub use ace::{grant_entitlement, lookup_credential, match_operations, Ace, KeyLookup};
 pub use acl::Acl;
 pub use basic_auth::BasicAuth;
 pub use chain::{resolve_chains, Chain, ChainEntry};
