@@ -116,11 +116,25 @@ pub struct AceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AceRateLimiting {
+    /// `counters` (default: `sync_rate` below) or `lease`.
+    #[serde(default)]
+    pub strategy: Strategy,
     /// Omitted: node-local. 0: synchronous in Redis. >= 0.02: async sync interval in seconds.
     #[serde(default)]
     pub sync_rate: Option<f64>,
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+}
+
+/// How a cluster shares an ACE limit through Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Counters decided as `sync_rate` says.
+    #[default]
+    Counters,
+    /// Each node leases slices of the remaining quota; never over-admits.
+    Lease,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

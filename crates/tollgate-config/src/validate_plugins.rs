@@ -35,7 +35,15 @@ pub(crate) fn check(
                 ctx.resolve(consumers, a, "consumer", format!("{at}.config.anonymous"));
             }
             if let Some(rl) = &c.rate_limiting {
+                let lease = rl.strategy == crate::plugins::Strategy::Lease;
+                if lease && rl.sync_rate.is_some() {
+                    ctx.warn(
+                        format!("{at}.config.rate_limiting.sync_rate"),
+                        "ignored with strategy: lease",
+                    );
+                }
                 match rl.sync_rate {
+                    _ if lease => {}
                     None if rl.redis.is_some() => ctx.warn(
                         format!("{at}.config.rate_limiting.redis"),
                         "ignored without sync_rate: counters are node-local",

@@ -25,6 +25,9 @@ use tollgate_config::plugins::RedisConfig;
 use tollgate_core::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome, MAX_WINDOWS};
 use tollgate_core::plugins::Charge;
 
+#[path = "lease.rs"]
+mod lease;
+
 const SCRIPT: &str = include_str!("script.lua");
 /// How long decisions stay local after a Redis failure before Redis is probed.
 const COOL_DOWN: Duration = Duration::from_secs(1);
@@ -62,6 +65,11 @@ pub struct RedisCounters {
     last_sync: Mutex<Instant>,
     /// `tollgate_redis_errors_total`.
     errors: prometheus::IntCounter,
+    /// `strategy: lease` (see `lease.rs`) instead of counters.
+    lease: bool,
+    lease_script: redis::Script,
+    leases: DashMap<LimitKey, lease::Lease>,
+    last_sweep: Mutex<Instant>,
 }
 
 enum Mode {
@@ -81,6 +89,7 @@ impl RedisCounters {
     pub fn new(
         config: &RedisConfig,
         sync_rate: f64,
+        lease: bool,
         errors: prometheus::IntCounter,
     ) -> Result<RedisCounters, redis::RedisError> {
         let info = redis::ConnectionInfo {
@@ -107,6 +116,10 @@ impl RedisCounters {
             dirty: DashMap::new(),
             last_sync: Mutex::new(Instant::now()),
             errors,
+            lease,
+            lease_script: redis::Script::new(lease::LEASE_SCRIPT),
+            leases: DashMap::new(),
+            last_sweep: Mutex::new(Instant::now()),
         })
     }
 
@@ -137,6 +150,20 @@ impl RedisCounters {
             Ordering::Relaxed,
         );
         self.log_failure(what, err);
+    }
+
+    /// Records a failed call; a timed-out connection is replaced.
+    fn call_failed(&self, what: &str, e: CallError) {
+        match e {
+            CallError::Failed(e) => self.failed(what, &e),
+            CallError::TimedOut => {
+                self.failed(
+                    what,
+                    &format!("no answer within {} ms", self.config.read_timeout),
+                );
+                self.drop_connection();
+            }
+        }
     }
 
     fn recovered(&self) {
@@ -214,7 +241,7 @@ impl RedisCounters {
     /// Runs the script for one limit; returns (allowed, retry_ns, debts_ns).
     async fn eval(
         &self,
-        mut conn: ConnectionManager,
+        conn: ConnectionManager,
         key: LimitKey,
         ip: Option<IpAddr>,
         limit: &CompiledLimit,
@@ -234,6 +261,18 @@ impl RedisCounters {
                 .arg(w.limit)
                 .arg(f.unwrap_or(0) / 1000);
         }
+        let (first, retry_ns, debts) = self.invoke(&inv, conn, limit).await?;
+        Ok((first == 1, retry_ns, debts))
+    }
+
+    /// Runs a prepared script within `read_timeout`; returns its reply as
+    /// (first value, retry_ns, debts_ns).
+    async fn invoke(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+        mut conn: ConnectionManager,
+        limit: &CompiledLimit,
+    ) -> Result<(i64, u64, Debts), CallError> {
         let reply = match tokio::time::timeout(
             self.read_timeout(),
             inv.invoke_async::<Vec<i64>>(&mut conn),
@@ -252,9 +291,9 @@ impl RedisCounters {
                 *d = values.next().map(|v| (*v).max(0) as u64 * 1000);
             }
         }
-        let allowed = reply.first().copied() == Some(1);
+        let first = reply.first().copied().unwrap_or(0);
         let retry_ns = reply.get(1).copied().unwrap_or(0).max(0) as u64 * 1000;
-        Ok((allowed, retry_ns, debts))
+        Ok((first, retry_ns, debts))
     }
 
     /// Queues `count` admitted requests for the next sync. At most `cap` keys
@@ -303,6 +342,9 @@ impl RedisCounters {
 
     /// Charges one request according to this backend's mode.
     pub async fn charge(self: &Arc<Self>, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
+        if self.lease {
+            return self.charge_lease(store, c, now).await;
+        }
         if self.sync_rate > 0.0 {
             return self.local(store, c, now);
         }
@@ -342,7 +384,28 @@ impl RedisCounters {
 
     /// Whether locally admitted requests are waiting to be added to Redis.
     pub fn has_pending(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || !self.leases.is_empty()
+    }
+
+    /// Returns expired leases' unused quota, at most every `SWEEP_EVERY`.
+    pub async fn sweep(self: &Arc<Self>, now: u64) {
+        if self.leases.is_empty() {
+            return;
+        }
+        let due = self
+            .last_sweep
+            .lock()
+            .map(|mut t| {
+                let due = t.elapsed() >= lease::SWEEP_EVERY;
+                if due {
+                    *t = Instant::now();
+                }
+                due
+            })
+            .unwrap_or(true);
+        if due {
+            self.sweep_leases(now).await;
+        }
     }
 
     /// Whether a sync is due: every `sync_rate` seconds, or once a second
