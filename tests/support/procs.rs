@@ -12,11 +12,23 @@ pub struct Redis {
 
 impl Redis {
     pub fn start(port: u16, password: Option<&str>) -> Redis {
+        match password {
+            Some(p) => Self::start_with(port, &["--requirepass", p]),
+            None => Self::start_with(port, &[]),
+        }
+    }
+
+    /// A server with extra arguments (a replica, a cluster node, or, with a
+    /// config file first and `--sentinel`, a Sentinel).
+    pub fn start_with(port: u16, extra: &[&str]) -> Redis {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"]);
-        if let Some(p) = password {
-            cmd.args(["--requirepass", p]);
+        let sentinel = extra.contains(&"--sentinel");
+        if sentinel {
+            cmd.args(extra);
+        }
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+        if !sentinel {
+            cmd.args(["--save", "", "--appendonly", "no"]).args(extra);
         }
         let child = cmd
             .stdout(Stdio::null())

@@ -156,6 +156,35 @@ pub struct RedisConfig {
     pub read_timeout: u64,
     #[serde(default = "default_redis_timeout")]
     pub send_timeout: u64,
+    /// Redis Sentinel (Kong's fields): the master's name and the sentinels.
+    #[serde(default)]
+    pub sentinel_master: Option<String>,
+    #[serde(default)]
+    pub sentinel_nodes: Option<Vec<RedisNode>>,
+    /// `master` (or `any`, which counters also need to be the master).
+    #[serde(default)]
+    pub sentinel_role: Option<String>,
+    #[serde(default)]
+    pub sentinel_username: Option<String>,
+    #[serde(default)]
+    pub sentinel_password: Option<String>,
+    /// Redis Cluster (Kong's fields): seed nodes, and how many MOVED/ASK
+    /// redirections one command may follow.
+    #[serde(default)]
+    pub cluster_nodes: Option<Vec<RedisNode>>,
+    #[serde(default = "default_max_redirections")]
+    pub cluster_max_redirections: u32,
+}
+
+/// One Sentinel or Cluster node; Kong names the address `host` for
+/// sentinels and `ip` for cluster nodes, so both are read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisNode {
+    #[serde(alias = "ip")]
+    pub host: String,
+    #[serde(default = "default_redis_port")]
+    pub port: u16,
 }
 
 impl Default for RedisConfig {
@@ -169,8 +198,19 @@ impl Default for RedisConfig {
             connect_timeout: default_redis_timeout(),
             read_timeout: default_redis_timeout(),
             send_timeout: default_redis_timeout(),
+            sentinel_master: None,
+            sentinel_nodes: None,
+            sentinel_role: None,
+            sentinel_username: None,
+            sentinel_password: None,
+            cluster_nodes: None,
+            cluster_max_redirections: default_max_redirections(),
         }
     }
+}
+
+fn default_max_redirections() -> u32 {
+    5
 }
 
 fn default_redis_host() -> String {

@@ -10,9 +10,9 @@
 //! Unused quota goes back to Redis when a lease expires (`TTL`). When Redis
 //! is unusable, the usual fallback applies (`RedisCounters::local`).
 
+use super::Conn;
 use super::{CallError, Debts, RedisCounters};
 use futures::StreamExt;
-use redis::aio::ConnectionManager;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -114,7 +114,7 @@ impl RedisCounters {
     /// Runs `lease.lua` for one limit; returns (granted, retry_ns, debts_ns).
     async fn eval_lease(
         &self,
-        conn: ConnectionManager,
+        conn: Conn,
         key: LimitKey,
         ip: Option<IpAddr>,
         limit: &CompiledLimit,

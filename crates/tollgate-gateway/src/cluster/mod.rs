@@ -3,6 +3,7 @@
 //! each to a backend, reusing Redis connections across reloads, and runs the
 //! periodic syncs.
 
+mod endpoint;
 mod keys;
 mod shared;
 

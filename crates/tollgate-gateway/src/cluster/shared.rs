@@ -14,9 +14,9 @@
 //! - what was admitted locally is added to Redis once it answers, crediting
 //!   the refill since, so clients within their limit are not punished later.
 
+use super::endpoint::{Conn, Endpoint};
 use dashmap::DashMap;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,9 +49,9 @@ type Debts = [Option<u64>; MAX_WINDOWS];
 
 pub struct RedisCounters {
     pub sync_rate: f64,
-    client: redis::Client,
+    client: Endpoint,
     config: RedisConfig,
-    conn: Mutex<Option<ConnectionManager>>,
+    conn: Mutex<Option<Conn>>,
     connecting: AtomicBool,
     /// Bumped whenever a connect attempt ends, for callers waiting on one.
     connect_done: tokio::sync::watch::Sender<u64>,
@@ -92,18 +92,9 @@ impl RedisCounters {
         lease: bool,
         errors: prometheus::IntCounter,
     ) -> Result<RedisCounters, redis::RedisError> {
-        let info = redis::ConnectionInfo {
-            addr: redis::ConnectionAddr::Tcp(config.host.clone(), config.port),
-            redis: redis::RedisConnectionInfo {
-                db: i64::from(config.database),
-                username: config.username.clone(),
-                password: config.password.clone(),
-                protocol: redis::ProtocolVersion::RESP2,
-            },
-        };
         Ok(RedisCounters {
             sync_rate,
-            client: redis::Client::open(info)?,
+            client: Endpoint::new(config)?,
             config: config.clone(),
             conn: Mutex::new(None),
             connecting: AtomicBool::new(false),
@@ -145,6 +136,9 @@ impl RedisCounters {
 
     fn failed(&self, what: &str, err: &str) {
         self.errors.inc();
+        if self.client.rediscovers() {
+            self.drop_connection();
+        }
         self.down_until_ms.store(
             self.elapsed_ms() + COOL_DOWN.as_millis() as u64,
             Ordering::Relaxed,
@@ -184,15 +178,9 @@ impl RedisCounters {
         let me = self.clone();
         tokio::spawn(async move {
             let connect = Duration::from_millis(me.config.connect_timeout.max(1));
-            let cfg = ConnectionManagerConfig::new()
-                .set_connection_timeout(connect)
-                .set_response_timeout(me.read_timeout())
-                .set_number_of_retries(1);
-            let made = tokio::time::timeout(
-                connect * 3,
-                ConnectionManager::new_with_config(me.client.clone(), cfg),
-            )
-            .await;
+            let made =
+                tokio::time::timeout(connect * 3, me.client.connect(connect, me.read_timeout()))
+                    .await;
             match made {
                 Ok(Ok(c)) => *me.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(c),
                 Ok(Err(e)) => me.failed("connect", &e.to_string()),
@@ -207,7 +195,7 @@ impl RedisCounters {
     /// cool-down only one caller (the probe) gets one until Redis answers.
     /// While a healthy backend is still connecting (at start, or after a
     /// connection was replaced), callers wait for it up to `read_timeout`.
-    async fn usable(self: &Arc<Self>) -> Option<(ConnectionManager, bool)> {
+    async fn usable(self: &Arc<Self>) -> Option<(Conn, bool)> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if conn.is_none() {
             let mut done = self.connect_done.subscribe();
@@ -241,7 +229,7 @@ impl RedisCounters {
     /// Runs the script for one limit; returns (allowed, retry_ns, debts_ns).
     async fn eval(
         &self,
-        conn: ConnectionManager,
+        conn: Conn,
         key: LimitKey,
         ip: Option<IpAddr>,
         limit: &CompiledLimit,
@@ -270,7 +258,7 @@ impl RedisCounters {
     async fn invoke(
         &self,
         inv: &redis::ScriptInvocation<'_>,
-        mut conn: ConnectionManager,
+        mut conn: Conn,
         limit: &CompiledLimit,
     ) -> Result<(i64, u64, Debts), CallError> {
         let reply = match tokio::time::timeout(
