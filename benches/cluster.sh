@@ -17,7 +17,7 @@
 # lease modes.
 #
 # Usage: benches/cluster.sh [LIMIT] [SECONDS] [RATE]   (defaults 300 10 40)
-# Environment: NODES="1 3 5 10", MODES="0 0.02 0.1 1 lease",
+# Environment (empty = skip): NODES="1 3 5 10", MODES="0 0.02 0.1 1 lease",
 #   LOADS="steady burst", COST=1 (0: skip the wrk part), WRK_SECS=8,
 #   ROUNDS=3 (wrk rounds), PROFILE=release (debug: use the debug build, e.g.
 #   on a shared machine), BUILD=1 (0: use what is already built).
@@ -26,9 +26,9 @@ cd "$(dirname "$0")/.."
 LIMIT=${1:-300}
 SECS=${2:-10}
 RATE=${3:-40}
-NODES=${NODES:-1 3 5 10}
-MODES=${MODES:-0 0.02 0.1 1 lease}
-LOADS=${LOADS:-steady burst}
+NODES=${NODES-1 3 5 10}
+MODES=${MODES-0 0.02 0.1 1 lease}
+LOADS=${LOADS-steady burst}
 COST=${COST:-1}
 WRK_SECS=${WRK_SECS:-8}
 PROFILE=${PROFILE:-release}

@@ -151,7 +151,7 @@ impl RedisCounters {
             e.left -= 1;
             e.used += 1;
             let renew = !e.renewing && e.left <= e.last_slice / 2;
-            let want = e.wanted(now);
+            let want = if renew { e.wanted(now) } else { 0 };
             if renew {
                 e.renewing = true;
             }
