@@ -290,3 +290,47 @@ fn cluster_counts_exactly_across_a_slot_migration_with_ask_and_moved() {
         assert_eq!(redis_errors(p), 0.0, "{}", p.log());
     }
 }
+
+#[test]
+fn validate_refuses_sentinel_and_cluster_fields_counters_cannot_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let up: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let cases = [
+        (
+            "sentinel_master: main, sentinel_role: slave, sentinel_nodes: [{ host: 127.0.0.1 }]",
+            "redis.sentinel_role",
+        ),
+        ("sentinel_master: main", "redis.sentinel_nodes"),
+        (
+            "sentinel_master: main, sentinel_nodes: [{ host: a }], cluster_nodes: [{ ip: b }]",
+            "redis.cluster_nodes",
+        ),
+        ("cluster_nodes: []", "redis.cluster_nodes"),
+    ];
+    for (redis, location) in cases {
+        let file = dir.path().join("s.yaml");
+        std::fs::write(
+            &file,
+            snapshot(up, redis, "{ limit: 5, duration: minutes }"),
+        )
+        .expect("write");
+        let out = std::process::Command::new(support::BIN)
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .expect("validate");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{redis}: {text}");
+        assert!(text.contains(location), "{redis}: {text}");
+    }
+    let ok = dir.path().join("ok.yaml");
+    let fields = "sentinel_master: main, sentinel_role: any, sentinel_nodes: [{ host: 127.0.0.1, port: 26379 }]";
+    std::fs::write(&ok, snapshot(up, fields, "{ limit: 5, duration: minutes }")).expect("write");
+    let out = std::process::Command::new(support::BIN)
+        .arg("validate")
+        .arg(&ok)
+        .output()
+        .expect("validate");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
