@@ -8,7 +8,8 @@
 //! recent rate (`HORIZON` of traffic) and is never more than half of what
 //! remains, so the end of a limit is spread over the nodes asking for it.
 //! Unused quota goes back to Redis when a lease expires (`TTL`). When Redis
-//! is unusable, the usual fallback applies (`RedisCounters::local`).
+//! is unusable, the usual fallback applies (`RedisCounters::local`), from
+//! the cluster's usage as last seen.
 
 use super::Conn;
 use super::{CallError, Debts, RedisCounters};
@@ -84,6 +85,13 @@ impl Lease {
     /// Cluster state as seen now: Redis' debts at the grant, refilled since,
     /// with this node's unspent slice counted as still available.
     fn outcome(&self, now: u64, allowed: bool, retry_ns: u64) -> Outcome {
+        Outcome::from_debts(&self.limit, &self.debts_now(now), allowed, retry_ns)
+    }
+
+    /// The cluster's usage as this node knows it, without its own unspent
+    /// slice. Never above what Redis holds (even after the slice is given
+    /// back), so it is a safe floor and a fair start for a local fallback.
+    fn debts_now(&self, now: u64) -> Debts {
         let elapsed = now.saturating_sub(self.granted_ns);
         let mut debts = self.debts;
         for (d, w) in debts.iter_mut().zip(self.limit.windows.iter()) {
@@ -93,7 +101,7 @@ impl Lease {
                     .saturating_sub(self.left.saturating_mul(w.interval_ns));
             }
         }
-        Outcome::from_debts(&self.limit, &debts, allowed, retry_ns)
+        debts
     }
 
     fn grant(&mut self, granted: u64, debts: Debts, retry_ns: u64, now: u64) {
@@ -155,10 +163,12 @@ impl RedisCounters {
             if renew {
                 e.renewing = true;
             }
-            let out = e.outcome(now, true, 0);
+            let debts = e.debts_now(now);
             drop(e);
-            // This node's own admissions: the floor against an emptied Redis.
-            store.charge(c.key, &c.limit, now);
+            // The floor against an emptied Redis, and the local view a
+            // fallback starts from.
+            store.merge(c.key, &c.limit, &debts, now);
+            let out = Outcome::from_debts(&c.limit, &debts, true, 0);
             if renew {
                 self.spawn_renewal(*c, want, store.debts(c.key, &c.limit, now), now);
             }
@@ -260,10 +270,10 @@ impl RedisCounters {
         }
         e.left -= 1;
         e.used += 1;
-        let out = e.outcome(now, true, 0);
+        let debts = e.debts_now(now);
         drop(e);
-        store.charge(c.key, &c.limit, now);
-        out
+        store.merge(c.key, &c.limit, &debts, now);
+        Outcome::from_debts(&c.limit, &debts, true, 0)
     }
 
     /// Returns what is left of expired leases to Redis and forgets idle ones;
