@@ -92,9 +92,17 @@ fn sentinel_failover(how: &str, outage_bound: f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut master = Redis::start(free_port(), None);
     let replica_port = free_port();
+    // The replica stores the master's snapshot in --dir, not in the checkout.
+    let data = dir.path().display().to_string();
     let replica = Redis::start_with(
         replica_port,
-        &["--replicaof", "127.0.0.1", &master.port.to_string()],
+        &[
+            "--replicaof",
+            "127.0.0.1",
+            &master.port.to_string(),
+            "--dir",
+            &data,
+        ],
     );
     wait_for("replica in sync", 10, || {
         replica
