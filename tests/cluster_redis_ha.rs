@@ -341,6 +341,7 @@ fn validate_refuses_sentinel_and_cluster_fields_counters_cannot_use() {
             "redis.cluster_nodes",
         ),
         ("cluster_nodes: []", "redis.cluster_nodes"),
+        ("cluster_nodes: [{ ip: a }], database: 2", "redis.database"),
     ];
     for (redis, location) in cases {
         let file = dir.path().join("s.yaml");

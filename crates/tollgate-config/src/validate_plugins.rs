@@ -212,6 +212,12 @@ fn check_redis_topology(ctx: &mut Ctx, at: &str, r: &crate::plugins::RedisConfig
     if r.cluster_nodes.as_ref().is_some_and(Vec::is_empty) {
         ctx.err(format!("{at}.cluster_nodes"), "must list at least one node");
     }
+    if r.cluster_nodes.is_some() && r.database != 0 {
+        ctx.err(
+            format!("{at}.database"),
+            "a Redis Cluster has only database 0",
+        );
+    }
     if sentinel && r.cluster_nodes.is_some() {
         ctx.err(
             format!("{at}.cluster_nodes"),
