@@ -9,7 +9,8 @@ command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cc >/dev/null || need+=(build-essential)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
-command -v redis-server >/dev/null || need+=(redis-server)   # tests/cluster.rs starts real servers
+command -v redis-server >/dev/null || need+=(redis-server)   # tests/cluster*.rs start real servers, Sentinels (redis-server --sentinel)
+command -v redis-cli >/dev/null || need+=(redis-tools)      # tests/cluster_redis_ha.rs creates a Redis Cluster with it
 for p in "$@"; do
   command -v "$p" >/dev/null || need+=("$p")
 done

@@ -50,7 +50,11 @@ pub(crate) fn parse(value: &serde_yaml::Value) -> Result<AceConfig, (String, Str
             c.legacy
                 .push(("sync_rate", "read as rate_limiting.sync_rate".to_string()));
         }
-        c.rate_limiting = Some(AceRateLimiting { sync_rate, redis });
+        c.rate_limiting = Some(AceRateLimiting {
+            sync_rate,
+            redis,
+            strategy: Default::default(),
+        });
     }
     Ok(c)
 }

@@ -189,11 +189,25 @@ pub struct AceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AceRateLimiting {
+    /// `counters` (default: `sync_rate` below) or `lease`.
+    #[serde(default)]
+    pub strategy: Strategy,
     /// Omitted: node-local. 0: synchronous in Redis. >= 0.02: async sync interval in seconds.
     #[serde(default)]
     pub sync_rate: Option<f64>,
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+}
+
+/// How a cluster shares an ACE limit through Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Counters decided as `sync_rate` says.
+    #[default]
+    Counters,
+    /// Each node leases slices of the remaining quota; never over-admits.
+    Lease,
 }
 
 /// Unknown keys land in `unsupported` (serde cannot deny them beside a
@@ -231,9 +245,38 @@ pub struct RedisConfig {
     /// Accepted as in Kong; connections are multiplexed, so there is no queue.
     #[serde(default)]
     pub keepalive_backlog: Option<u32>,
-    /// Every other key: Kong's Sentinel and Cluster fields, or typos.
+    /// Redis Sentinel (Kong's fields): the master's name and the sentinels.
+    #[serde(default)]
+    pub sentinel_master: Option<String>,
+    #[serde(default)]
+    pub sentinel_nodes: Option<Vec<RedisNode>>,
+    /// `master` (or `any`, which counters also need to be the master).
+    #[serde(default)]
+    pub sentinel_role: Option<String>,
+    #[serde(default)]
+    pub sentinel_username: Option<String>,
+    #[serde(default)]
+    pub sentinel_password: Option<String>,
+    /// Redis Cluster (Kong's fields): seed nodes, and how many MOVED/ASK
+    /// redirections one command may follow.
+    #[serde(default)]
+    pub cluster_nodes: Option<Vec<RedisNode>>,
+    #[serde(default = "default_max_redirections")]
+    pub cluster_max_redirections: u32,
+    /// Every other key: Kong's cloud-authentication and proxy fields, or typos.
     #[serde(flatten)]
     pub unsupported: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// One Sentinel or Cluster node; Kong names the address `host` for
+/// sentinels and `ip` for cluster nodes, so both are read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisNode {
+    #[serde(alias = "ip")]
+    pub host: String,
+    #[serde(default = "default_redis_port")]
+    pub port: u16,
 }
 
 impl Default for RedisConfig {
@@ -252,6 +295,13 @@ impl Default for RedisConfig {
             server_name: None,
             keepalive_pool_size: default_keepalive_pool_size(),
             keepalive_backlog: None,
+            sentinel_master: None,
+            sentinel_nodes: None,
+            sentinel_role: None,
+            sentinel_username: None,
+            sentinel_password: None,
+            cluster_nodes: None,
+            cluster_max_redirections: default_max_redirections(),
             unsupported: Default::default(),
         }
     }
@@ -259,6 +309,10 @@ impl Default for RedisConfig {
 
 fn default_keepalive_pool_size() -> u32 {
     256
+}
+
+fn default_max_redirections() -> u32 {
+    5
 }
 
 fn default_redis_host() -> String {

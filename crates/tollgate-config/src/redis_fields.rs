@@ -1,6 +1,7 @@
-//! Kong's Redis fields that tollgate does not implement yet (Sentinel,
-//! Cluster, cloud IAM authentication), and unknown keys. This is the one
+//! Kong's Redis fields that tollgate does not implement yet (cloud IAM
+//! authentication, proxied connections), and unknown keys. This is the one
 //! place that refuses them: implementing one means removing it here.
+//! (Sentinel and Cluster are typed fields, checked with the topology.)
 //!
 //! Kong writes these fields as `null` when unused (decK dumps them all), so
 //! `null`, and the defaults that mean "off", are accepted.
@@ -10,15 +11,7 @@ use crate::validate::Ctx;
 use serde_yaml::Value;
 
 /// Fields whose presence selects a Redis mode tollgate does not speak yet.
-const NOT_YET: &[&str] = &[
-    "sentinel_master",
-    "sentinel_nodes",
-    "sentinel_role",
-    "sentinel_username",
-    "sentinel_password",
-    "cluster_nodes",
-    "cloud_authentication",
-];
+const NOT_YET: &[&str] = &["cloud_authentication"];
 
 pub(crate) fn check(ctx: &mut Ctx, at: &str, redis: &RedisConfig) {
     if redis.keepalive_pool_size == 0 {
@@ -29,8 +22,6 @@ pub(crate) fn check(ctx: &mut Ctx, at: &str, redis: &RedisConfig) {
     }
     for (key, value) in &redis.unsupported {
         let off = match key.as_str() {
-            // Only read by Kong together with `cluster_nodes`.
-            "cluster_max_redirections" => true,
             "connection_is_proxied" => matches!(value, Value::Null | Value::Bool(false)),
             k if NOT_YET.contains(&k) => value.is_null(),
             _ => {
@@ -41,7 +32,7 @@ pub(crate) fn check(ctx: &mut Ctx, at: &str, redis: &RedisConfig) {
         if !off {
             ctx.err(
                 format!("{at}.{key}"),
-                "Redis Sentinel, Cluster, proxied and cloud-authenticated connections are not supported yet; use a single Redis host (ssl is supported)",
+                "proxied and cloud-authenticated Redis connections are not supported yet; use a Redis host, Sentinel or Cluster (ssl is supported)",
             );
         }
     }

@@ -52,8 +52,17 @@ pub(crate) fn check(
                     let flat = c.legacy.iter().any(|(f, _)| *f == "redis");
                     let path = if flat { "redis" } else { "rate_limiting.redis" };
                     crate::redis_fields::check(ctx, &format!("{at}.config.{path}"), redis);
+                    check_redis_topology(ctx, &format!("{at}.config.{path}"), redis);
+                }
+                let lease = rl.strategy == crate::plugins::Strategy::Lease;
+                if lease && rl.sync_rate.is_some() {
+                    ctx.warn(
+                        format!("{at}.config.rate_limiting.sync_rate"),
+                        "ignored with strategy: lease",
+                    );
                 }
                 match rl.sync_rate {
+                    _ if lease => {}
                     None if rl.redis.is_some() => ctx.warn(
                         format!("{at}.config.rate_limiting.redis"),
                         "ignored without sync_rate: counters are node-local",
@@ -70,6 +79,9 @@ pub(crate) fn check(
             }
         }
         PluginConfig::RateLimiting(c) => {
+            if let Some(r) = &c.redis {
+                check_redis_topology(ctx, &format!("{at}.config.redis"), r);
+            }
             let windows = [
                 ("second", c.second),
                 ("minute", c.minute),
@@ -212,4 +224,41 @@ fn find_cycle<'a>(edges: &BTreeMap<&'a str, BTreeSet<&'a str>>) -> Option<Vec<&'
         }
     }
     None
+}
+
+/// Sentinel and Cluster fields must describe one topology that counters can
+/// write to.
+fn check_redis_topology(ctx: &mut Ctx, at: &str, r: &crate::plugins::RedisConfig) {
+    let sentinel = r.sentinel_master.is_some() || r.sentinel_nodes.is_some();
+    if sentinel
+        && (r.sentinel_master.is_none() || r.sentinel_nodes.as_ref().is_none_or(Vec::is_empty))
+    {
+        ctx.err(
+            format!("{at}.sentinel_nodes"),
+            "Sentinel needs both sentinel_master and at least one of sentinel_nodes",
+        );
+    }
+    if let Some(role) = r.sentinel_role.as_deref() {
+        if role != "master" && role != "any" {
+            ctx.err(
+                format!("{at}.sentinel_role"),
+                format!("{role:?}: counters are written, so only master (or any) can hold them"),
+            );
+        }
+    }
+    if r.cluster_nodes.as_ref().is_some_and(Vec::is_empty) {
+        ctx.err(format!("{at}.cluster_nodes"), "must list at least one node");
+    }
+    if r.cluster_nodes.is_some() && r.database != 0 {
+        ctx.err(
+            format!("{at}.database"),
+            "a Redis Cluster has only database 0",
+        );
+    }
+    if sentinel && r.cluster_nodes.is_some() {
+        ctx.err(
+            format!("{at}.cluster_nodes"),
+            "Sentinel and Cluster fields are exclusive",
+        );
+    }
 }

@@ -330,6 +330,11 @@ fn instance(
         }),
         PluginConfig::Ace(c) => {
             let which = match &c.rate_limiting {
+                Some(rl) if rl.strategy == tollgate_config::plugins::Strategy::Lease => {
+                    Counters::Lease {
+                        redis: rl.redis.clone().unwrap_or_default(),
+                    }
+                }
                 Some(rl) => match rl.sync_rate {
                     Some(sync_rate) => Counters::Redis {
                         redis: rl.redis.clone().unwrap_or_default(),

@@ -41,6 +41,10 @@ pub enum Counters {
         redis: RedisConfig,
         sync_rate: f64,
     },
+    /// `strategy: lease`: nodes lease slices of the remaining quota from Redis.
+    Lease {
+        redis: RedisConfig,
+    },
 }
 
 /// A limit a plugin needs charged before it can decide.

@@ -4,6 +4,7 @@
 //! periodic syncs.
 
 mod connect;
+mod endpoint;
 mod keys;
 mod shared;
 
@@ -11,6 +12,7 @@ pub use shared::RedisCounters;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tollgate_config::plugins::RedisConfig;
 use tollgate_core::limiter::{LimiterStore, Outcome};
 use tollgate_core::plugins::{Charge, Counters};
 
@@ -50,26 +52,29 @@ impl Registry {
             .iter()
             .map(|c| match c {
                 Counters::Local => Backend::Local,
-                Counters::Redis { redis, sync_rate } => {
-                    let id = format!("{redis:?}/{sync_rate}");
-                    let mut map = self.redis.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(r) = map.get(&id) {
-                        return Backend::Redis(r.clone());
-                    }
-                    match RedisCounters::new(redis, *sync_rate, self.errors.clone()) {
-                        Ok(r) => {
-                            let r = Arc::new(r);
-                            map.insert(id, r.clone());
-                            Backend::Redis(r)
-                        }
-                        Err(e) => {
-                            tracing::error!("invalid redis settings, counting locally: {e}");
-                            Backend::Local
-                        }
-                    }
-                }
+                Counters::Redis { redis, sync_rate } => self.redis(redis, *sync_rate, false),
+                Counters::Lease { redis } => self.redis(redis, 0.0, true),
             })
             .collect()
+    }
+
+    fn redis(&self, redis: &RedisConfig, sync_rate: f64, lease: bool) -> Backend {
+        let id = format!("{redis:?}/{sync_rate}/{lease}");
+        let mut map = self.redis.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = map.get(&id) {
+            return Backend::Redis(r.clone());
+        }
+        match RedisCounters::new(redis, sync_rate, lease, self.errors.clone()) {
+            Ok(r) => {
+                let r = Arc::new(r);
+                map.insert(id, r.clone());
+                Backend::Redis(r)
+            }
+            Err(e) => {
+                tracing::error!("invalid redis settings, counting locally: {e}");
+                Backend::Local
+            }
+        }
     }
 
     /// Backends still in use or with counts to add; drops the others (e.g.
@@ -81,13 +86,13 @@ impl Registry {
     }
 }
 
-/// Runs due syncs of every backend concurrently (a dead Redis must not delay
-/// the others); called every few milliseconds by a background service.
+/// Runs due syncs (and lease returns) of every backend concurrently (a dead
+/// Redis must not delay the others); called every few milliseconds by a
+/// background service.
 pub async fn sync_due(registry: &Registry, store: &LimiterStore, now_ns: impl Fn() -> u64 + Copy) {
-    let due: Vec<Arc<RedisCounters>> = registry
-        .active()
-        .into_iter()
-        .filter(|r| r.sync_due())
-        .collect();
-    futures::future::join_all(due.iter().map(|r| r.sync(store, now_ns))).await;
+    let active = registry.active();
+    let due = active.iter().filter(|r| r.sync_due());
+    let syncs = futures::future::join_all(due.map(|r| r.sync(store, now_ns)));
+    let sweeps = futures::future::join_all(active.iter().map(|r| r.sweep(now_ns())));
+    futures::future::join(syncs, sweeps).await;
 }

@@ -14,9 +14,9 @@
 //! - what was admitted locally is added to Redis once it answers, crediting
 //!   the refill since, so clients within their limit are not punished later.
 
+use super::endpoint::{Conn, Endpoint};
 use dashmap::DashMap;
 use futures::StreamExt;
-use redis::aio::MultiplexedConnection as Conn;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,9 @@ use std::time::{Duration, Instant};
 use tollgate_config::plugins::RedisConfig;
 use tollgate_core::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome, MAX_WINDOWS};
 use tollgate_core::plugins::Charge;
+
+#[path = "lease.rs"]
+mod lease;
 
 const SCRIPT: &str = include_str!("script.lua");
 /// How long decisions stay local after a Redis failure before Redis is probed.
@@ -46,7 +49,7 @@ type Debts = [Option<u64>; MAX_WINDOWS];
 
 pub struct RedisCounters {
     pub sync_rate: f64,
-    client: redis::Client,
+    client: Endpoint,
     config: RedisConfig,
     conn: Mutex<Option<Conn>>,
     connecting: AtomicBool,
@@ -62,6 +65,11 @@ pub struct RedisCounters {
     last_sync: Mutex<Instant>,
     /// `tollgate_redis_errors_total`.
     errors: prometheus::IntCounter,
+    /// `strategy: lease` (see `lease.rs`) instead of counters.
+    lease: bool,
+    lease_script: redis::Script,
+    leases: DashMap<LimitKey, lease::Lease>,
+    last_sweep: Mutex<Instant>,
 }
 
 enum Mode {
@@ -81,11 +89,12 @@ impl RedisCounters {
     pub fn new(
         config: &RedisConfig,
         sync_rate: f64,
+        lease: bool,
         errors: prometheus::IntCounter,
     ) -> Result<RedisCounters, redis::RedisError> {
         Ok(RedisCounters {
             sync_rate,
-            client: super::connect::client(config)?,
+            client: Endpoint::new(config)?,
             config: config.clone(),
             conn: Mutex::new(None),
             connecting: AtomicBool::new(false),
@@ -98,6 +107,10 @@ impl RedisCounters {
             dirty: DashMap::new(),
             last_sync: Mutex::new(Instant::now()),
             errors,
+            lease,
+            lease_script: redis::Script::new(lease::LEASE_SCRIPT),
+            leases: DashMap::new(),
+            last_sweep: Mutex::new(Instant::now()),
         })
     }
 
@@ -123,11 +136,28 @@ impl RedisCounters {
 
     fn failed(&self, what: &str, err: &str) {
         self.errors.inc();
+        if self.client.rediscovers() {
+            self.drop_connection();
+        }
         self.down_until_ms.store(
             self.elapsed_ms() + COOL_DOWN.as_millis() as u64,
             Ordering::Relaxed,
         );
         self.log_failure(what, err);
+    }
+
+    /// Records a failed call; a timed-out connection is replaced.
+    fn call_failed(&self, what: &str, e: CallError) {
+        match e {
+            CallError::Failed(e) => self.failed(what, &e),
+            CallError::TimedOut => {
+                self.failed(
+                    what,
+                    &format!("no answer within {} ms", self.config.read_timeout),
+                );
+                self.drop_connection();
+            }
+        }
     }
 
     fn recovered(&self) {
@@ -148,11 +178,9 @@ impl RedisCounters {
         let me = self.clone();
         tokio::spawn(async move {
             let connect = Duration::from_millis(me.config.connect_timeout.max(1));
-            let made = tokio::time::timeout(
-                connect * 3,
-                super::connect::open(&me.client, &me.config, connect, me.read_timeout()),
-            )
-            .await;
+            let made =
+                tokio::time::timeout(connect * 3, me.client.connect(connect, me.read_timeout()))
+                    .await;
             match made {
                 Ok(Ok(c)) => *me.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(c),
                 Ok(Err(e)) => me.failed("connect", &e.to_string()),
@@ -201,7 +229,7 @@ impl RedisCounters {
     /// Runs the script for one limit; returns (allowed, retry_ns, debts_ns).
     async fn eval(
         &self,
-        mut conn: Conn,
+        conn: Conn,
         key: LimitKey,
         ip: Option<IpAddr>,
         limit: &CompiledLimit,
@@ -221,6 +249,18 @@ impl RedisCounters {
                 .arg(w.limit)
                 .arg(f.unwrap_or(0) / 1000);
         }
+        let (first, retry_ns, debts) = self.invoke(&inv, conn, limit).await?;
+        Ok((first == 1, retry_ns, debts))
+    }
+
+    /// Runs a prepared script within `read_timeout`; returns its reply as
+    /// (first value, retry_ns, debts_ns).
+    async fn invoke(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+        mut conn: Conn,
+        limit: &CompiledLimit,
+    ) -> Result<(i64, u64, Debts), CallError> {
         let reply = match tokio::time::timeout(
             self.read_timeout(),
             inv.invoke_async::<Vec<i64>>(&mut conn),
@@ -239,9 +279,9 @@ impl RedisCounters {
                 *d = values.next().map(|v| (*v).max(0) as u64 * 1000);
             }
         }
-        let allowed = reply.first().copied() == Some(1);
+        let first = reply.first().copied().unwrap_or(0);
         let retry_ns = reply.get(1).copied().unwrap_or(0).max(0) as u64 * 1000;
-        Ok((allowed, retry_ns, debts))
+        Ok((first, retry_ns, debts))
     }
 
     /// Queues `count` admitted requests for the next sync. At most `cap` keys
@@ -290,6 +330,9 @@ impl RedisCounters {
 
     /// Charges one request according to this backend's mode.
     pub async fn charge(self: &Arc<Self>, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
+        if self.lease {
+            return self.charge_lease(store, c, now).await;
+        }
         if self.sync_rate > 0.0 {
             return self.local(store, c, now);
         }
@@ -332,7 +375,28 @@ impl RedisCounters {
 
     /// Whether locally admitted requests are waiting to be added to Redis.
     pub fn has_pending(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || !self.leases.is_empty()
+    }
+
+    /// Returns expired leases' unused quota, at most every `SWEEP_EVERY`.
+    pub async fn sweep(self: &Arc<Self>, now: u64) {
+        if self.leases.is_empty() {
+            return;
+        }
+        let due = self
+            .last_sweep
+            .lock()
+            .map(|mut t| {
+                let due = t.elapsed() >= lease::SWEEP_EVERY;
+                if due {
+                    *t = Instant::now();
+                }
+                due
+            })
+            .unwrap_or(true);
+        if due {
+            self.sweep_leases(now).await;
+        }
     }
 
     /// Whether a sync is due: every `sync_rate` seconds, or once a second
