@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod ctx;
 pub mod demo;
 pub mod dns;
+pub mod drain;
 pub mod feed;
 pub mod head_guard;
 pub mod headers;
