@@ -311,6 +311,8 @@ fn upgrade_under_load_fails_no_request() {
         c.join().expect("client");
     }
     let after = tally.ok.load(Ordering::Relaxed);
+    // The admin listener was handed over too.
+    let health = support::get(&old.admin_url("/health"), &[]).map(|r| r.status);
     let new_status = new.try_wait().expect("try_wait");
     let new_text = std::fs::read_to_string(&new_log).unwrap_or_default();
     let _ = new.kill();
@@ -326,6 +328,7 @@ fn upgrade_under_load_fails_no_request() {
         &failures[..failures.len().min(10)],
         old.log()
     );
+    assert_eq!(health, Ok(200), "admin API after the upgrade");
     assert!(before > 0, "no load before the upgrade");
     assert!(after > mid, "nothing served by the new process alone");
     eprintln!(
