@@ -18,11 +18,14 @@ mod redis_fields;
 pub mod resolved;
 mod router_check;
 pub mod synth;
+pub mod upstreams;
 mod validate;
 mod validate_access;
 mod validate_api;
 mod validate_fail_closed;
+mod validate_healthchecks;
 mod validate_plugins;
+mod validate_upstreams;
 
 pub use limits::{Limits, Unit, Window};
 pub use load::{hash_bytes, load_bytes, load_file};

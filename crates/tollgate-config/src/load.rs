@@ -22,6 +22,8 @@ pub struct RawSnapshot {
     pub auth_strategies: Vec<(usize, model::AuthStrategy)>,
     pub api_packages: Vec<(usize, model::ApiPackage)>,
     pub applications: Vec<(usize, model::Application)>,
+    pub upstreams: Vec<(usize, crate::upstreams::UpstreamEntry)>,
+    pub targets: Vec<(usize, crate::upstreams::TargetEntry)>,
     /// Names of entities that failed to deserialize: references to them are
     /// not reported again as dangling.
     pub broken_names: HashSet<String>,
@@ -107,6 +109,10 @@ struct TypedDoc {
     api_packages: Vec<model::ApiPackage>,
     #[serde(default)]
     applications: Vec<model::Application>,
+    #[serde(default)]
+    upstreams: Vec<crate::upstreams::UpstreamEntry>,
+    #[serde(default)]
+    targets: Vec<crate::upstreams::TargetEntry>,
 }
 
 fn indexed<T>(v: Vec<T>) -> Vec<(usize, T)> {
@@ -123,6 +129,8 @@ impl TypedDoc {
             auth_strategies: indexed(self.auth_strategies),
             api_packages: indexed(self.api_packages),
             applications: indexed(self.applications),
+            upstreams: indexed(self.upstreams),
+            targets: indexed(self.targets),
             broken_names: HashSet::new(),
         }
     }
@@ -248,6 +256,8 @@ fn split<N: Node>(root: &N, errors: &mut Vec<ConfigError>) -> RawSnapshot {
     raw.auth_strategies = list(root, "auth_strategies", "name", errors, b);
     raw.api_packages = list(root, "api_packages", "name", errors, b);
     raw.applications = list(root, "applications", "name", errors, b);
+    raw.upstreams = list(root, "upstreams", "name", errors, b);
+    raw.targets = list(root, "targets", "target", errors, b);
     raw
 }
 

@@ -17,6 +17,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "auth_strategies",
     "api_packages",
     "applications",
+    "upstreams",
+    "targets",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +35,13 @@ pub struct Service {
     pub read_timeout: u64,
     #[serde(default = "default_timeout_ms")]
     pub write_timeout: u64,
+    /// Tries on another target after a connect failure (Kong's default 5).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+fn default_retries() -> u32 {
+    5
 }
 
 fn default_timeout_ms() -> u64 {

@@ -38,6 +38,7 @@ pub struct Snapshot {
     pub auth_strategies: Vec<StrategySpec>,
     pub packages: Vec<PackageSpec>,
     pub applications: Vec<ApplicationSpec>,
+    pub upstreams: Vec<crate::upstreams::UpstreamSpec>,
     /// SHA-256 (hex) of the document and every spec file it read.
     pub hash: String,
     /// Non-fatal findings, located like errors.
@@ -55,6 +56,7 @@ impl Snapshot {
             auth_strategies: vec![],
             packages: vec![],
             applications: vec![],
+            upstreams: vec![],
             hash: crate::load::hash_bytes(&[b""]),
             warnings: vec![],
         }
@@ -69,6 +71,11 @@ pub struct ServiceSpec {
     pub connect_timeout_ms: u64,
     pub read_timeout_ms: u64,
     pub write_timeout_ms: u64,
+    /// The upstream (index into `Snapshot::upstreams`) balancing this
+    /// service, when its host names one.
+    pub balancer: Option<usize>,
+    /// Kong's `retries`: further tries after a connect failure.
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

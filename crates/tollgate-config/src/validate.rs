@@ -89,7 +89,10 @@ pub(crate) fn validate(
         broken: raw.broken_names.clone(),
         spec_bytes: Vec::new(),
     };
-    let services = services(&mut ctx, &raw.services);
+    let mut services = services(&mut ctx, &raw.services);
+    let upstreams = crate::validate_upstreams::upstreams(&mut ctx, &raw.upstreams, &raw.targets);
+    let raw_index: Vec<usize> = raw.services.iter().map(|(i, _)| *i).collect();
+    crate::validate_upstreams::bind_services(&mut ctx, &mut services, &raw_index, &upstreams);
     let consumers = consumers(&mut ctx, &raw.consumers);
     let consumer_names = index_names(
         &mut ctx,
@@ -113,6 +116,7 @@ pub(crate) fn validate(
         auth_strategies: access.strategies,
         packages: access.packages,
         applications: access.applications,
+        upstreams,
         hash: hash_bytes(&parts),
         warnings: ctx.warnings,
     })
@@ -222,6 +226,8 @@ fn services(ctx: &mut Ctx, raw: &[(usize, model::Service)]) -> Vec<ServiceSpec> 
             connect_timeout_ms: s.connect_timeout,
             read_timeout_ms: s.read_timeout,
             write_timeout_ms: s.write_timeout,
+            balancer: None,
+            retries: s.retries,
         });
     }
     out

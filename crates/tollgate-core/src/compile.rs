@@ -69,6 +69,8 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                 connect_timeout_ms: svc.connect_timeout_ms,
                 read_timeout_ms: svc.read_timeout_ms,
                 write_timeout_ms: svc.write_timeout_ms,
+                balancer: svc.balancer.map(|u| u as u32),
+                retries: svc.retries,
             }
         })
         .collect();
@@ -237,6 +239,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumers,
         consumer_keys,
         consumer_key_index,
+        upstreams: s.upstreams.clone(),
         counts,
         warnings,
         counters,

@@ -18,6 +18,10 @@ pub struct CompiledService {
     pub connect_timeout_ms: u64,
     pub read_timeout_ms: u64,
     pub write_timeout_ms: u64,
+    /// Index into `CompiledSnapshot::upstreams` when the host names an upstream.
+    pub balancer: Option<u32>,
+    /// Further tries on another target after a connect failure.
+    pub retries: u32,
 }
 
 pub struct CompiledOperation {
@@ -115,4 +119,6 @@ pub struct CompiledSnapshot {
     pub warnings: Vec<ConfigError>,
     /// Where limits are counted; `counters[0]` is always local.
     pub counters: Vec<crate::plugins::Counters>,
+    /// Load-balanced upstreams; the gateway builds their pools.
+    pub upstreams: Vec<tollgate_config::upstreams::UpstreamSpec>,
 }

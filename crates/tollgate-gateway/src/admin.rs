@@ -62,6 +62,20 @@ impl AdminApp {
                 "applications": c.applications, "credentials": c.credentials,
             },
             "warnings": l.snap.warnings,
+            "upstreams": l.pools.iter().map(|p| json!({
+                "name": p.spec.name,
+                "algorithm": match p.spec.balance {
+                    tollgate_config::upstreams::Balance::RoundRobin => "round-robin",
+                    tollgate_config::upstreams::Balance::ConsistentHashing => "consistent-hashing",
+                },
+                "tags": p.spec.tags,
+                "targets": p.targets.iter().map(|t| json!({
+                    "target": t.name,
+                    "weight": t.weight,
+                    "address": t.addr().map(|a| a.to_string()),
+                    "health": t.state(p.checks_on),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "control_plane": match &self.feed {
                 None => json!({"url": Value::Null, "urls": [], "connected": false, "last_sync": Value::Null}),
                 Some(f) => json!({

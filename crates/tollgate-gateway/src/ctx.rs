@@ -16,6 +16,17 @@ pub struct RequestCtx {
     pub upstream_elapsed: Option<Duration>,
     /// The peer is a trusted proxy: its forwarding headers are kept.
     pub trusted_peer: bool,
+    /// The load-balanced target of the current try (index in its pool).
+    pub lb_target: Option<u32>,
+    /// Targets already tried, one bit per index.
+    pub lb_tried: u64,
+    /// Tries made so far.
+    pub lb_tries: u32,
+    /// The current try got a response header, or was already counted as a
+    /// connect failure: either way the logging phase counts nothing more.
+    pub lb_responded: bool,
+    /// A hash cookie made up for a client that had none: sent back in `Set-Cookie`.
+    pub lb_cookie: Option<String>,
 }
 
 impl RequestCtx {
@@ -28,6 +39,11 @@ impl RequestCtx {
             upstream_start: None,
             upstream_elapsed: None,
             trusted_peer: false,
+            lb_target: None,
+            lb_tried: 0,
+            lb_tries: 0,
+            lb_responded: false,
+            lb_cookie: None,
         }
     }
 }

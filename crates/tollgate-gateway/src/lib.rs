@@ -5,6 +5,7 @@
 pub mod access;
 pub mod admin;
 pub mod background;
+pub mod balancer;
 pub mod cluster;
 pub mod ctx;
 pub mod demo;
@@ -13,8 +14,10 @@ pub mod drain;
 pub mod feed;
 pub mod head_guard;
 pub mod headers;
+pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod probe;
 pub mod proxy;
 pub mod reply;
 pub mod server;

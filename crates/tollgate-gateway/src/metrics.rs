@@ -3,8 +3,8 @@
 //! credential, key, path or client address.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tollgate_core::request::AceDecision;
 
@@ -22,6 +22,10 @@ pub struct Metrics {
     pub limiter_evictions: IntCounterVec,
     pub upstream_unresolved: IntCounter,
     pub upstream_dns_errors: IntCounter,
+    /// `tollgate_upstream_target_health{upstream,target}`: 1 healthy, 0 not.
+    pub target_health: IntGaugeVec,
+    /// Tries made again on another target after a connect failure.
+    pub upstream_retries: IntCounter,
     pub redis_errors: IntCounter,
     pub plugin_duration: HistogramVec,
     /// Request heads refused before parsing, by reason (too_large, timeout).
@@ -104,6 +108,17 @@ impl Metrics {
             "tollgate_upstream_dns_errors_total",
             "Failed lookups of upstream hostnames (the last good address is kept)",
         )?;
+        let target_health = IntGaugeVec::new(
+            Opts::new(
+                "tollgate_upstream_target_health",
+                "Health of each load-balanced target: 1 healthy, 0 taken out by health checks",
+            ),
+            &["upstream", "target"],
+        )?;
+        let upstream_retries = IntCounter::new(
+            "tollgate_upstream_retries_total",
+            "Requests tried again on another target after a connect failure",
+        )?;
         let redis_errors = IntCounter::new(
             "tollgate_redis_errors_total",
             "Redis operations that failed",
@@ -141,6 +156,8 @@ impl Metrics {
         registry.register(Box::new(upstream_unresolved.clone()))?;
         registry.register(Box::new(upstream_dns_errors.clone()))?;
         registry.register(Box::new(redis_errors.clone()))?;
+        registry.register(Box::new(target_health.clone()))?;
+        registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(plugin_duration.clone()))?;
         // Pre-create the label sets the contract names so they show from the start.
         for d in AceDecision::ALL {
@@ -175,6 +192,8 @@ impl Metrics {
             limiter_evictions,
             upstream_unresolved,
             upstream_dns_errors,
+            target_health,
+            upstream_retries,
             redis_errors,
             plugin_duration,
             head_refused,

@@ -29,10 +29,21 @@ impl ProxyHttp for TollgateProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        upstream::peer(ctx).await
+        upstream::peer(session, ctx).await
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        upstream::connect_failed(&self.gw, ctx, &mut e);
+        e
     }
 
     async fn upstream_request_filter(
@@ -51,10 +62,11 @@ impl ProxyHttp for TollgateProxy {
     async fn upstream_response_filter(
         &self,
         _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_elapsed = ctx.upstream_start.map(|s| s.elapsed());
+        upstream::responded(ctx, upstream_response.status.as_u16());
         Ok(())
     }
 
@@ -65,7 +77,7 @@ impl ProxyHttp for TollgateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         headers::set_rate(upstream_response, &ctx.state);
-        Ok(())
+        upstream::set_hash_cookie(upstream_response, ctx)
     }
 
     async fn fail_to_proxy(
@@ -77,7 +89,10 @@ impl ProxyHttp for TollgateProxy {
         reply::fail_to_proxy(session, e, ctx).await
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some(e) = e {
+            upstream::failed_after_connect(ctx, e);
+        }
         observe::record(&self.gw, session, ctx);
     }
 }

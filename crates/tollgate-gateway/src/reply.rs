@@ -31,10 +31,18 @@ pub async fn write_reply(
     Ok(true)
 }
 
+/// The error type of a balanced request that found no healthy target.
+pub const NO_HEALTHY_TARGET: &str = "no healthy upstream target";
+
 /// Maps a proxy error to a status and a Kong-style JSON body.
 pub fn classify(e: &Error) -> (u16, &'static str) {
     use ErrorType::*;
     match e.etype() {
+        // Kong's answer when the ring-balancer has no healthy target.
+        Custom(NO_HEALTHY_TARGET) => (
+            503,
+            r#"{"message":"failure to get a peer from the ring-balancer"}"#,
+        ),
         HTTPStatus(code) => (*code, r#"{"message":"Request failed"}"#),
         ConnectTimedout | ReadTimedout | WriteTimedout => {
             (504, r#"{"message":"The upstream server is timing out"}"#)

@@ -232,6 +232,10 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         "upstream dns refresh",
         DnsRefresher { gw: gw.clone() },
     ));
+    server.add_service(background_service(
+        "upstream health checks",
+        crate::probe::HealthChecker { gw: gw.clone() },
+    ));
     if let Some(path) = opts.config {
         server.add_service(background_service(
             "snapshot file watcher",

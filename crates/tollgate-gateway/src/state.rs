@@ -26,6 +26,8 @@ pub struct Loaded {
     pub loaded_at: SystemTime,
     /// `snap.counters` resolved to backends, same order.
     pub backends: Vec<crate::cluster::Backend>,
+    /// One pool per `snap.upstreams`, same order.
+    pub pools: Vec<Arc<crate::balancer::Pool>>,
 }
 
 /// What a successful apply reports.
@@ -45,6 +47,8 @@ pub struct Gateway {
     pub cluster: crate::cluster::Registry,
     /// Upstream hostnames in use and their current addresses.
     pub dns: Dns,
+    /// Load-balancer pools, kept across snapshots while their upstream is unchanged.
+    pub balancers: crate::balancer::Registry,
     origin: Instant,
     pub admin_token: Option<String>,
     /// Serializes applies so that two pushes cannot interleave compile and swap.
@@ -82,27 +86,38 @@ fn loaded(
     version: Option<u64>,
     cluster: &crate::cluster::Registry,
     dns: &Dns,
+    balancers: &crate::balancer::Registry,
 ) -> Loaded {
     let peers: Vec<Upstream> = snap
         .services
         .iter()
         .map(|s| match s.upstream.host.parse::<std::net::IpAddr>() {
             Ok(ip) => Upstream::Fixed(SocketAddr::new(ip, s.upstream.port)),
+            // Never dialled: the pool picks the address.
+            Err(_) if s.balancer.is_some() => {
+                Upstream::Fixed(SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0))
+            }
             Err(_) => Upstream::Resolved(dns.slot(&s.upstream.host, s.upstream.port)),
         })
         .collect();
+    let pools = balancers.build(&snap.upstreams, dns);
     let hosts: Vec<_> = peers
         .iter()
-        .filter_map(|p| match p {
+        .enumerate()
+        // A balanced service's host is an upstream name, not a DNS name.
+        .filter(|(i, _)| snap.services[*i].balancer.is_none())
+        .filter_map(|(_, p)| match p {
             Upstream::Resolved(slot) => Some(slot.clone()),
             Upstream::Fixed(_) => None,
         })
+        .chain(pools.iter().flat_map(|p| p.slots().cloned()))
         .collect();
     dns.resolve_new(&hosts);
     Loaded {
         backends: cluster.resolve(&snap.counters),
         snap,
         peers,
+        pools,
         version,
         loaded_at: SystemTime::now(),
     }
@@ -135,8 +150,10 @@ impl Gateway {
             metrics.upstream_unresolved.clone(),
             metrics.upstream_dns_errors.clone(),
         );
+        let balancers = crate::balancer::Registry::new(metrics.target_health.clone());
         Ok(Gateway {
-            current: ArcSwap::from_pointee(loaded(empty, None, &cluster, &dns)),
+            current: ArcSwap::from_pointee(loaded(empty, None, &cluster, &dns, &balancers)),
+            balancers,
             cluster,
             dns,
             // Random per process: client-address subjects cannot be aimed.
@@ -202,6 +219,7 @@ impl Gateway {
             version,
             &self.cluster,
             &self.dns,
+            &self.balancers,
         )));
         self.metrics
             .config_reloads
