@@ -236,7 +236,12 @@ fn drive_traffic(gw: &Gateway) {
 
 #[test]
 fn every_metric_queried_exists_on_a_gateway_that_served_traffic() {
-    let yaml = snapshot(upstream("billing"), upstream("flights"), "");
+    // A Kong upstream, so that per-target health series exist.
+    let yaml = format!(
+        "{}upstreams:\n  - name: pool.up\n    targets: [{{ target: \"{}\" }}]\n",
+        snapshot(upstream("billing"), upstream("flights"), ""),
+        upstream("pooled")
+    );
     let gw = Gateway::start(&yaml);
     drive_traffic(&gw);
     let old = gw.status()["config_hash"]
