@@ -12,6 +12,11 @@
 #     -e TOLLGATE_ADMIN_LISTEN=0.0.0.0:8001 -e TOLLGATE_ADMIN_TOKEN="$(openssl rand -hex 32)" \
 #     -v $PWD/config/quickstart.yaml:/etc/tollgate/snapshot.yaml tollgate
 #
+# The runtime image gets the stripped binary (scripts/release.sh); its debug
+# info, for profiling and symbolizing core dumps, is a separate target:
+#
+#   docker build --target debuginfo --output type=local,dest=./debuginfo .
+#
 # See docs/deployment.md.
 
 FROM rust:1-bookworm AS build
@@ -20,7 +25,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --bin tollgate
+RUN scripts/release.sh
+
+FROM scratch AS debuginfo
+COPY --from=build /src/dist/tollgate.debug /tollgate.debug
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -28,7 +36,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home tollgate \
  && mkdir -p /etc/tollgate
-COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
+COPY --from=build /src/dist/tollgate /usr/local/bin/tollgate
 COPY config/quickstart.yaml /etc/tollgate/snapshot.yaml
 USER tollgate
 EXPOSE 8000

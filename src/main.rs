@@ -77,6 +77,34 @@ struct RunArgs {
     edge: EdgeArgs,
     #[command(flatten)]
     tune: TuneArgs,
+    #[command(flatten)]
+    life: LifeArgs,
+}
+
+/// Stopping and upgrading without dropping requests (docs/deployment.md).
+#[derive(clap::Args, Clone)]
+struct LifeArgs {
+    /// Longest wait, in seconds, for open client connections to finish after
+    /// SIGTERM (or SIGQUIT on upgrade) before they are closed.
+    #[arg(long, env = "TOLLGATE_SHUTDOWN_GRACE", default_value_t = 30)]
+    shutdown_grace: u64,
+    /// Take the listening sockets over from the gateway running with the same
+    /// --upgrade-sock; send that one SIGQUIT once this one is started.
+    #[arg(long, env = "TOLLGATE_UPGRADE")]
+    upgrade: bool,
+    /// Unix socket on which listening sockets are handed to an upgrading gateway.
+    #[arg(long, env = "TOLLGATE_UPGRADE_SOCK", default_value = tollgate_gateway::drain::DEFAULT_UPGRADE_SOCK)]
+    upgrade_sock: PathBuf,
+}
+
+impl LifeArgs {
+    fn lifecycle(self) -> tollgate_gateway::drain::Lifecycle {
+        tollgate_gateway::drain::Lifecycle {
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace),
+            upgrade: self.upgrade,
+            upgrade_sock: self.upgrade_sock,
+        }
+    }
 }
 
 /// Runtime knobs Pingora leaves at its defaults (docs/performance.md has
@@ -293,6 +321,7 @@ fn run(args: RunArgs) -> Result<()> {
         },
         tuning: args.tune.tuning(),
         access_log: args.access_log,
+        lifecycle: args.life.lifecycle(),
     })
     .map_err(anyhow::Error::from)
 }
@@ -340,6 +369,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         state: Default::default(),
         tuning: Default::default(),
         access_log: None,
+        lifecycle: Default::default(),
     })
     .map_err(anyhow::Error::from)
 }

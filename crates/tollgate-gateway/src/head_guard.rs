@@ -8,7 +8,12 @@
 //! connection, reads the head under one deadline and a small cap, then hands
 //! the bytes back to the stream (`rewind`) so Pingora parses exactly what
 //! arrived.
+//!
+//! It also counts the open connections for the shutdown drain, and closes a
+//! kept-alive connection that is waiting for its next request once the server
+//! stops, so that a drain ends when the last request in flight is answered.
 
+use crate::drain::Connections;
 use async_trait::async_trait;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -53,15 +58,34 @@ pub struct HeadGuard<A> {
     inner: Arc<A>,
     limits: HeadLimits,
     refusals: HeadRefusals,
+    conns: Connections,
 }
 
 impl<A> HeadGuard<A> {
-    pub fn new(inner: A, limits: HeadLimits, refusals: HeadRefusals) -> Self {
+    pub fn new(inner: A, limits: HeadLimits, refusals: HeadRefusals, conns: Connections) -> Self {
         HeadGuard {
             inner: Arc::new(inner),
             limits,
             refusals,
+            conns,
         }
+    }
+}
+
+/// How long a connection accepted before the server stopped may still take
+/// to send its first request: its client had no way to know, and closing it
+/// unanswered would fail that request.
+const FIRST_REQUEST_LINGER: Duration = Duration::from_secs(2);
+
+/// Resolves `linger` after the server starts stopping; never if it does not.
+async fn stopped(shutdown: &mut ShutdownWatch, linger: Duration) {
+    while !*shutdown.borrow_and_update() {
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+    if !linger.is_zero() {
+        tokio::time::sleep(linger).await;
     }
 }
 
@@ -99,14 +123,26 @@ enum Head {
     TimedOut,
 }
 
-async fn read_head(s: &mut L4Stream, buf: &mut Vec<u8>, limits: HeadLimits) -> Head {
+async fn read_head(
+    s: &mut L4Stream,
+    buf: &mut Vec<u8>,
+    limits: HeadLimits,
+    shutdown: &mut ShutdownWatch,
+    linger: Duration,
+) -> Head {
     // Read into spare capacity: no zeroed scratch buffer per request.
     buf.reserve(4096);
     // The idle wait for a request to begin is not part of the deadline. It is
     // Pingora's timer wheel, not tokio's: arming a tokio timer after every
     // response wakes the runtime's driver (an eventfd write and an extra
     // epoll_wait per request).
-    match fast_timeout(limits.idle, s.read_buf(buf)).await {
+    let first = tokio::select! {
+        // A request already received is served even when stopping.
+        biased;
+        r = fast_timeout(limits.idle, s.read_buf(buf)) => r,
+        _ = stopped(shutdown, linger) => return Head::Gone,
+    };
+    match first {
         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Head::Gone,
         Ok(Ok(_)) => {}
     }
@@ -135,6 +171,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let _open = self.conns.open();
         // Plain TCP only; other transports are handed over untouched.
         if !stream.as_any().is::<L4Stream>() {
             return self.inner.process_new(stream, shutdown).await;
@@ -145,12 +182,17 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
         let mut persistent: Option<HttpPersistentSettings> = None;
         // One buffer per connection, not per request.
         let mut buf = Vec::with_capacity(4096);
+        let mut shutdown = shutdown.clone();
+        let mut linger = FIRST_REQUEST_LINGER;
         loop {
             let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
                 return None;
             };
             buf.clear();
-            let answer = match read_head(&mut l4, &mut buf, self.limits).await {
+            let head = read_head(&mut l4, &mut buf, self.limits, &mut shutdown, linger).await;
+            // A kept-alive client knows the connection may close while idle.
+            linger = Duration::ZERO;
+            let answer = match head {
                 Head::Complete => None,
                 Head::Gone => return None,
                 Head::TooLarge => {
@@ -184,7 +226,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeadGuard<A> {
             if let Some(p) = persistent.take() {
                 p.apply_to_session(&mut session);
             }
-            let reused = self.inner.process_new_http(session, shutdown).await?;
+            let reused = self.inner.process_new_http(session, &shutdown).await?;
             let (next, settings) = reused.consume();
             stream = next;
             persistent = settings;

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod ctx;
 pub mod demo;
 pub mod dns;
+pub mod drain;
 pub mod explain;
 pub mod feed;
 pub mod head_guard;

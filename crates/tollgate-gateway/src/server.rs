@@ -3,11 +3,12 @@
 
 use crate::admin::AdminApp;
 use crate::background::{ClusterSync, DnsRefresher, Evictor, FileWatcher};
+use crate::drain::Connections;
 use crate::feed::{FeedOptions, FeedStatus};
 use crate::head_guard::{HeadGuard, HeadRefusals};
 use crate::proxy::TollgateProxy;
 use crate::state::Gateway;
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
@@ -44,6 +45,8 @@ pub struct RunOptions {
     pub tuning: crate::tuning::Tuning,
     /// `--access-log`: `stdout` or a file path (reopened on SIGHUP); off when `None`.
     pub access_log: Option<String>,
+    /// Shutdown grace period and socket hand-over on upgrade.
+    pub lifecycle: crate::drain::Lifecycle,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,10 @@ pub enum StartError {
     },
     #[error("cannot start the control-plane subscription: {0}")]
     Feed(std::io::Error),
+    #[error("cannot start the drain watcher: {0}")]
+    Drain(std::io::Error),
+    #[error("--upgrade-sock {0} is not valid UTF-8")]
+    UpgradeSock(String),
     #[error("--control-plane names no URL")]
     NoControlPlane,
     #[error("cannot open the access log {path}: {source}")]
@@ -146,8 +153,12 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     } else {
         tracing::info!("no --config: serving the empty snapshot until one is pushed");
     }
-    probe(&opts.listen)?;
-    probe(&opts.admin_listen)?;
+    // On upgrade the addresses are held by the running gateway, whose
+    // sockets this process is about to receive.
+    if !opts.lifecycle.upgrade {
+        probe(&opts.listen)?;
+        probe(&opts.admin_listen)?;
+    }
     let feed_status = match &opts.control_plane {
         Some(list) => Some(Arc::new(
             FeedStatus::new(list).ok_or(StartError::NoControlPlane)?,
@@ -167,15 +178,43 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         crate::feed::spawn(gw.clone(), feed, status.clone()).map_err(StartError::Feed)?;
     }
 
+    let upgrade_sock = opts
+        .lifecycle
+        .upgrade_sock
+        .to_str()
+        .ok_or_else(|| StartError::UpgradeSock(opts.lifecycle.upgrade_sock.display().to_string()))?
+        .to_string();
     let mut conf = ServerConf {
         threads: opts.threads.max(1),
-        grace_period_seconds: Some(0),
+        // The upper bound of the drain; `drain` ends the process earlier.
+        grace_period_seconds: Some(opts.lifecycle.shutdown_grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(2),
+        upgrade_sock,
         ..ServerConf::default()
     };
     opts.tuning.apply(&mut conf);
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade: opts.lifecycle.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
+    if opts.lifecycle.upgrade {
+        tracing::info!(sock = %opts.lifecycle.upgrade_sock.display(), "waiting for the running gateway's listening sockets (send it SIGQUIT)");
+    }
     server.bootstrap();
+    let conns = Connections::default();
+    let flush_gw = gw.clone();
+    crate::drain::exit_when_drained(
+        server.watch_execution_phase(),
+        conns.clone(),
+        opts.lifecycle.shutdown_grace,
+        Box::new(move || {
+            if let Some(log) = &flush_gw.access_log {
+                log.flush_pending(Duration::from_secs(1));
+            }
+        }),
+    )
+    .map_err(StartError::Drain)?;
 
     let refusals = HeadRefusals {
         too_large: gw.metrics.head_refused.with_label_values(&["too_large"]),
@@ -184,7 +223,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     let app = pingora::proxy::http_proxy(&server.configuration, TollgateProxy { gw: gw.clone() });
     let mut proxy = Service::new(
         "tollgate proxy".to_string(),
-        HeadGuard::new(app, opts.head, refusals),
+        HeadGuard::new(app, opts.head, refusals, conns),
     );
     proxy.add_tcp(&opts.listen);
     let mut admin = Service::new(

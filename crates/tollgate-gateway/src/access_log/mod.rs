@@ -20,9 +20,9 @@ use prometheus::IntCounter;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Lines in flight before new ones are dropped: at POLL, 1.6 M lines/s.
@@ -69,6 +69,9 @@ impl Target {
 
 pub struct AccessLog {
     tx: SyncSender<Vec<u8>>,
+    /// Flushes asked for (by [`AccessLog::flush_pending`]) and done by the
+    /// writer: a process about to exit waits for its last lines.
+    flushes: Arc<(AtomicU64, AtomicU64)>,
     /// Returned buffers; `try_lock`ed, so a busy pool means a new buffer, never a wait.
     pool: Mutex<Receiver<Vec<u8>>>,
     dropped: IntCounter,
@@ -89,11 +92,14 @@ impl AccessLog {
                 );
             }
         }
+        let flushes = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let writer_flushes = flushes.clone();
         std::thread::Builder::new()
             .name("tollgate-access-log".into())
-            .spawn(move || write_loop(target, out, rx, back_tx))?;
+            .spawn(move || write_loop(target, out, rx, back_tx, &writer_flushes))?;
         Ok(AccessLog {
             tx,
+            flushes,
             pool: Mutex::new(back_rx),
             dropped,
         })
@@ -105,6 +111,16 @@ impl AccessLog {
             .ok()
             .and_then(|rx| rx.try_recv().ok())
             .unwrap_or_else(|| Vec::with_capacity(512))
+    }
+
+    /// Waits (up to `within`) until every line queued so far is written out.
+    pub fn flush_pending(&self, within: Duration) {
+        let (asked, done) = &*self.flushes;
+        let want = asked.fetch_add(1, Ordering::AcqRel) + 1;
+        let start = Instant::now();
+        while done.load(Ordering::Acquire) < want && start.elapsed() < within {
+            std::thread::sleep(POLL);
+        }
     }
 
     fn send(&self, line: Vec<u8>) {
@@ -120,6 +136,7 @@ fn write_loop(
     out: Box<dyn Write + Send>,
     rx: Receiver<Vec<u8>>,
     back: SyncSender<Vec<u8>>,
+    flushes: &(AtomicU64, AtomicU64),
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, out);
     let put = |out: &mut BufWriter<Box<dyn Write + Send>>, mut buf: Vec<u8>| {
@@ -144,6 +161,9 @@ fn write_loop(
                 Err(e) => tracing::warn!("access log: cannot reopen: {e}; keeping the old file"),
             }
         }
+        // Read before draining: every line queued before a flush request
+        // seen here is in the queue now, and is written below.
+        let asked = flushes.0.load(Ordering::Acquire);
         let closed = loop {
             match rx.try_recv() {
                 Ok(buf) => put(&mut out, buf),
@@ -153,9 +173,10 @@ fn write_loop(
         };
         // The buffer writes itself out when full; otherwise lines wait at
         // most FLUSH, so a quiet gateway's log is still current.
-        if closed || last_flush.elapsed() >= FLUSH {
+        if closed || last_flush.elapsed() >= FLUSH || asked > flushes.1.load(Ordering::Acquire) {
             let _ = out.flush();
             last_flush = Instant::now();
+            flushes.1.store(asked, Ordering::Release);
         }
         if closed {
             return;
