@@ -174,7 +174,7 @@ impl EdgeArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run the data plane (proxy + admin API).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the JSON Schema of the snapshot format.
     Schema,
     /// Check a snapshot: exit 0 when valid, 1 with every located error when not.
@@ -415,7 +415,7 @@ fn main() {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Schema => serde_json::to_string_pretty(&tollgate_config::schema::json_schema())
             .map(|text| println!("{text}"))
             .map_err(anyhow::Error::from),

@@ -11,8 +11,9 @@ pub use crate::plugin_configs::{AclConfig, BasicAuthConfig, CorsConfig, Promethe
 #[derive(Debug, Clone)]
 pub enum PluginConfig {
     KeyAuth(KeyAuthConfig),
-    Ace(AceConfig),
-    RateLimiting(RateLimitingConfig),
+    // Boxed (both with Redis settings): several times larger than the rest.
+    Ace(Box<AceConfig>),
+    RateLimiting(Box<RateLimitingConfig>),
     RequestTermination(RequestTerminationConfig),
     BasicAuth(BasicAuthConfig),
     Acl(AclConfig),
@@ -63,8 +64,8 @@ impl PluginConfig {
         let value = &owned;
         match name {
             "key-auth" => typed(value).map(PluginConfig::KeyAuth),
-            "ace" => crate::ace_legacy::parse(value).map(PluginConfig::Ace),
-            "rate-limiting" => typed(value).map(PluginConfig::RateLimiting),
+            "ace" => crate::ace_legacy::parse(value).map(|c| PluginConfig::Ace(Box::new(c))),
+            "rate-limiting" => typed(value).map(|c| PluginConfig::RateLimiting(Box::new(c))),
             "request-termination" => typed(value).map(PluginConfig::RequestTermination),
             "basic-auth" => typed(value).map(PluginConfig::BasicAuth),
             "acl" => typed(value).map(PluginConfig::Acl),
