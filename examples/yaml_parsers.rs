@@ -4,36 +4,14 @@
 //! same snapshot as JSON for scale:
 //! `cargo run --release --example yaml_parsers -- [APPS] [CREDS_PER_APP] [ROUNDS]`.
 
-use serde::Deserialize;
 use std::time::Instant;
-use tollgate_config::model;
 use tollgate_config::synth::{generate, generate_json, SynthParams};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The snapshot's top level, as the loader's typed fast path reads it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)] // only deserialized, then counted
-struct Doc {
-    #[serde(rename = "_format_version")]
-    format_version: Option<String>,
-    #[serde(default)]
-    services: Vec<model::Service>,
-    #[serde(default)]
-    consumers: Vec<model::Consumer>,
-    #[serde(default)]
-    plugins: Vec<model::PluginEntry>,
-    #[serde(default)]
-    apis: Vec<model::Api>,
-    #[serde(default)]
-    auth_strategies: Vec<model::AuthStrategy>,
-    #[serde(default)]
-    api_packages: Vec<model::ApiPackage>,
-    #[serde(default)]
-    applications: Vec<model::Application>,
-}
+type Doc = tollgate_config::load::TypedDoc;
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
@@ -49,7 +27,7 @@ fn time<E: std::fmt::Display>(name: &str, size: usize, f: impl Fn() -> Result<Do
             "{name}: {:.3} s for {} MB ({} applications)",
             t.elapsed().as_secs_f64(),
             size / 1_000_000,
-            doc.applications.len()
+            doc.application_count()
         ),
         Err(e) => println!(
             "{name}: failed after {:.3} s: {e}",

@@ -126,10 +126,11 @@ pub fn explain_kong(bytes: &[u8]) -> Result<crate::kong::KongReport, ConfigError
     Ok(crate::kong::normalize(&mut root).report)
 }
 
-/// The whole document in one typed pass (the fast path).
+/// The whole document in one typed pass (the fast path); public so that the
+/// parser comparison (`examples/yaml_parsers.rs`) deserializes exactly this.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TypedDoc {
+pub struct TypedDoc {
     #[serde(rename = "_format_version")]
     format_version: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -157,6 +158,10 @@ fn indexed<T>(v: Vec<T>) -> Vec<(usize, T)> {
 }
 
 impl TypedDoc {
+    pub fn application_count(&self) -> usize {
+        self.applications.len()
+    }
+
     fn into_raw(self) -> RawSnapshot {
         RawSnapshot {
             services: indexed(self.services),
