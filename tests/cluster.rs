@@ -7,6 +7,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::cluster::{items_snapshot, local_redis, round_robin as statuses};
 use support::procs::Redis;
 use support::{free_port, upstream, Gateway};
 
@@ -20,41 +21,12 @@ fn snapshot(
     let password = password
         .map(|p| format!(", password: {p}"))
         .unwrap_or_default();
-    format!(
-        r#"_format_version: "3.0"
-services:
-  - {{ name: s, url: "http://{up}", routes: [{{ name: r, paths: [/items], strip_path: false }}] }}
-plugins:
-  - name: ace
-    config:
-      match_policy: required
-      rate_limiting:
-        sync_rate: {sync_rate}
-        redis: {{ host: 127.0.0.1, port: {redis_port}, connect_timeout: 200, read_timeout: 200, send_timeout: 200{password} }}
-apis:
-  - name: items
-    operations: [{{ method: GET, path: /items, id: list-items }}]
-auth_strategies: [{{ name: keys, type: key_auth, key_names: [apikey] }}]
-api_packages:
-  - name: pkg
-    rate_limiting_config: {limit}
-    operations: [{{ api: items, method: GET, path: /items }}]
-applications:
-  - {{ name: app, auth_strategy: keys, credentials: [{{ key: k1 }}], registrations: [{{ api_package: pkg }}] }}
-"#
+    items_snapshot(
+        up,
+        &format!("sync_rate: {sync_rate}"),
+        &format!("{}{password}", local_redis(redis_port, 200)),
+        limit,
     )
-}
-
-fn statuses(planes: &[Gateway], n: usize, gap: Duration) -> Vec<u16> {
-    (0..n)
-        .map(|i| {
-            let s = planes[i % planes.len()]
-                .get("/items", &[("apikey", "k1")])
-                .status;
-            std::thread::sleep(gap);
-            s
-        })
-        .collect()
 }
 
 fn count(v: &[u16], s: u16) -> usize {

@@ -7,33 +7,12 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::cluster::{items_snapshot, local_redis};
 use support::procs::Redis;
 use support::{free_port, upstream, Gateway};
 
 fn snapshot(up: SocketAddr, redis_port: u16, limit: &str) -> String {
-    format!(
-        r#"_format_version: "3.0"
-services:
-  - {{ name: s, url: "http://{up}", routes: [{{ name: r, paths: [/items], strip_path: false }}] }}
-plugins:
-  - name: ace
-    config:
-      match_policy: required
-      rate_limiting:
-        strategy: lease
-        redis: {{ host: 127.0.0.1, port: {redis_port}, connect_timeout: 200, read_timeout: 200, send_timeout: 200 }}
-apis:
-  - name: items
-    operations: [{{ method: GET, path: /items, id: list-items }}]
-auth_strategies: [{{ name: keys, type: key_auth, key_names: [apikey] }}]
-api_packages:
-  - name: pkg
-    rate_limiting_config: {limit}
-    operations: [{{ api: items, method: GET, path: /items }}]
-applications:
-  - {{ name: app, auth_strategy: keys, credentials: [{{ key: k1 }}], registrations: [{{ api_package: pkg }}] }}
-"#
-    )
+    items_snapshot(up, "strategy: lease", &local_redis(redis_port, 200), limit)
 }
 
 /// Sends `n` requests round-robin over the planes, `gap` apart; returns the

@@ -7,6 +7,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+use support::cluster::{items_snapshot, round_robin as send};
 use support::procs::Redis;
 use support::{free_port, upstream, Gateway};
 
@@ -15,41 +16,8 @@ fn snapshot(up: SocketAddr, redis: &str, limit: &str) -> String {
 }
 
 fn snapshot_with(up: SocketAddr, how: &str, redis: &str, limit: &str) -> String {
-    format!(
-        r#"_format_version: "3.0"
-services:
-  - {{ name: s, url: "http://{up}", routes: [{{ name: r, paths: [/items], strip_path: false }}] }}
-plugins:
-  - name: ace
-    config:
-      match_policy: required
-      rate_limiting:
-        {how}
-        redis: {{ connect_timeout: 300, read_timeout: 300, send_timeout: 300, {redis} }}
-apis:
-  - name: items
-    operations: [{{ method: GET, path: /items, id: list-items }}]
-auth_strategies: [{{ name: keys, type: key_auth, key_names: [apikey] }}]
-api_packages:
-  - name: pkg
-    rate_limiting_config: {limit}
-    operations: [{{ api: items, method: GET, path: /items }}]
-applications:
-  - {{ name: app, auth_strategy: keys, credentials: [{{ key: k1 }}], registrations: [{{ api_package: pkg }}] }}
-"#
-    )
-}
-
-fn send(planes: &[Gateway], n: usize, gap: Duration) -> Vec<u16> {
-    (0..n)
-        .map(|i| {
-            let s = planes[i % planes.len()]
-                .get("/items", &[("apikey", "k1")])
-                .status;
-            std::thread::sleep(gap);
-            s
-        })
-        .collect()
+    let redis = format!("connect_timeout: 300, read_timeout: 300, send_timeout: 300, {redis}");
+    items_snapshot(up, how, &redis, limit)
 }
 
 fn admitted(v: &[u16]) -> usize {

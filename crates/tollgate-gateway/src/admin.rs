@@ -40,6 +40,26 @@ pub fn errors_json(errors: &ConfigErrors) -> Value {
 }
 
 /// Reads a request body up to `limit` bytes; `None` when it is larger.
+/// The request body, or the 413/400 answer when it is over `limit` bytes
+/// (`what` names it in the message) or cannot be read.
+async fn body_within(
+    s: &mut ServerSession,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<u8>, Response<Vec<u8>>> {
+    match read_body(s, limit).await {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => Err(json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &json!({"message": format!("{what} larger than {limit} bytes")}),
+        )),
+        Err(e) => Err(json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": format!("cannot read body: {e}")}),
+        )),
+    }
+}
+
 pub async fn read_body(s: &mut ServerSession, limit: usize) -> pingora::Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
     while let Some(chunk) = s.read_request_body().await? {
@@ -98,34 +118,30 @@ impl AdminApp {
         })
     }
 
-    /// `POST /explain`: the decision for a described request against the
-    /// live snapshot and limiter state; charges nothing.
-    async fn explain(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+    /// The 401 answer when the admin token is set and not sent.
+    fn refuse_unauthorized(&self, s: &ServerSession) -> Option<Response<Vec<u8>>> {
         let auth = s
             .req_header()
             .headers
             .get(http::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        if !self.gw.admin_authorized(auth) {
-            return json_response(
+        (!self.gw.admin_authorized(auth)).then(|| {
+            json_response(
                 StatusCode::UNAUTHORIZED,
                 &json!({"message": "Unauthorized"}),
-            );
+            )
+        })
+    }
+
+    /// `POST /explain`: the decision for a described request against the
+    /// live snapshot and limiter state; charges nothing.
+    async fn explain(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Some(refused) = self.refuse_unauthorized(s) {
+            return refused;
         }
-        let body = match read_body(s, MAX_EXPLAIN_BYTES).await {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                return json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &json!({"message": format!("body larger than {MAX_EXPLAIN_BYTES} bytes")}),
-                )
-            }
-            Err(e) => {
-                return json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"message": format!("cannot read body: {e}")}),
-                )
-            }
+        let body = match body_within(s, MAX_EXPLAIN_BYTES, "body").await {
+            Ok(b) => b,
+            Err(refused) => return refused,
         };
         let explained = crate::explain::ExplainRequest::from_json(&body).and_then(|req| {
             let l = self.gw.current();
@@ -139,16 +155,8 @@ impl AdminApp {
     }
 
     async fn push(&self, s: &mut ServerSession) -> Response<Vec<u8>> {
-        let auth = s
-            .req_header()
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        if !self.gw.admin_authorized(auth) {
-            return json_response(
-                StatusCode::UNAUTHORIZED,
-                &json!({"message": "Unauthorized"}),
-            );
+        if let Some(refused) = self.refuse_unauthorized(s) {
+            return refused;
         }
         // A snapshot pushed here would be silently replaced by the control
         // plane's next one, and until then this data plane differs from its fleet.
@@ -161,20 +169,9 @@ impl AdminApp {
                 )}),
             );
         }
-        let body = match read_body(s, MAX_CONFIG_BYTES).await {
-            Ok(Some(b)) => b,
-            Ok(None) => {
-                return json_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &json!({"message": format!("snapshot larger than {MAX_CONFIG_BYTES} bytes")}),
-                )
-            }
-            Err(e) => {
-                return json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"message": format!("cannot read body: {e}")}),
-                )
-            }
+        let body = match body_within(s, MAX_CONFIG_BYTES, "snapshot").await {
+            Ok(b) => b,
+            Err(refused) => return refused,
         };
         let gw = self.gw.clone();
         // Parsing and compiling a large snapshot is CPU work: keep it off the I/O threads.
