@@ -76,9 +76,48 @@ struct RunArgs {
     #[command(flatten)]
     edge: EdgeArgs,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     tune: TuneArgs,
     #[command(flatten)]
     life: LifeArgs,
+}
+
+/// The TLS proxy listener (docs/deployment.md, TLS).
+#[derive(clap::Args, Clone)]
+struct TlsArgs {
+    /// Address of a TLS proxy listener (HTTP/1.1 and HTTP/2 by ALPN), beside --listen.
+    #[arg(long, env = "TOLLGATE_TLS_LISTEN")]
+    tls_listen: Option<String>,
+    /// PEM certificate chain, leaf first; repeat with --tls-key for more certificates
+    /// (picked by SNI; the first is the default). Reloaded when the file changes.
+    #[arg(long, env = "TOLLGATE_TLS_CERT", value_delimiter = ',')]
+    tls_cert: Vec<PathBuf>,
+    /// PEM private key of the --tls-cert at the same position.
+    #[arg(long, env = "TOLLGATE_TLS_KEY", value_delimiter = ',')]
+    tls_key: Vec<PathBuf>,
+}
+
+impl TlsArgs {
+    fn listener(self) -> Result<Option<tollgate_gateway::TlsListen>> {
+        if self.tls_cert.len() != self.tls_key.len() {
+            bail!(
+                "--tls-cert and --tls-key come in pairs: {} certificate(s), {} key(s)",
+                self.tls_cert.len(),
+                self.tls_key.len()
+            );
+        }
+        let Some(addr) = self.tls_listen else {
+            if !self.tls_cert.is_empty() {
+                bail!("--tls-cert/--tls-key need --tls-listen");
+            }
+            return Ok(None);
+        };
+        Ok(Some(tollgate_gateway::TlsListen {
+            addr,
+            pairs: self.tls_cert.into_iter().zip(self.tls_key).collect(),
+        }))
+    }
 }
 
 /// Stopping and upgrading without dropping requests (docs/deployment.md).
@@ -322,6 +361,7 @@ fn run(args: RunArgs) -> Result<()> {
         tuning: args.tune.tuning(),
         access_log: args.access_log,
         lifecycle: args.life.lifecycle(),
+        tls: args.tls.listener()?,
     })
     .map_err(anyhow::Error::from)
 }
@@ -370,6 +410,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         tuning: Default::default(),
         access_log: None,
         lifecycle: Default::default(),
+        tls: None,
     })
     .map_err(anyhow::Error::from)
 }

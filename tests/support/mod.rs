@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod procs;
 pub mod recorder;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io::Write;

@@ -26,9 +26,11 @@ pub mod request_id;
 pub mod server;
 pub mod shadow;
 pub mod state;
+pub mod tls;
+pub mod tls_watch;
 pub mod trusted;
 pub mod tuning;
 pub mod upstream;
 
-pub use server::{run, RunOptions, StartError};
+pub use server::{run, RunOptions, StartError, TlsListen};
 pub use state::Gateway;

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub ace_shadow_refusals: IntCounterVec,
     /// Access-log lines dropped because the writer fell behind.
     pub access_log_dropped: IntCounter,
+    /// TLS listener certificate reloads by `source` (files, snapshot) and `result`.
+    pub tls_reloads: IntCounterVec,
 }
 
 /// The `mode` label of ACE decisions; enforce first.
@@ -104,6 +106,14 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let tls_reloads = IntCounterVec::new(
+            Opts::new(
+                "tollgate_tls_certificate_reloads_total",
+                "Reloads of the TLS listener's certificates by source and result",
+            ),
+            &["source", "result"],
+        )?;
+        registry.register(Box::new(tls_reloads.clone()))?;
         let config_version = IntGauge::new(
             "tollgate_config_version",
             "Version of the applied snapshot (0 when it has none)",
@@ -227,6 +237,7 @@ impl Metrics {
             redis_errors,
             plugin_duration,
             head_refused,
+            tls_reloads,
         })
     }
 

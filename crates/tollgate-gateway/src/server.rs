@@ -47,6 +47,16 @@ pub struct RunOptions {
     pub access_log: Option<String>,
     /// Shutdown grace period and socket hand-over on upgrade.
     pub lifecycle: crate::drain::Lifecycle,
+    /// `--tls-listen` and its certificate/key file pairs.
+    pub tls: Option<TlsListen>,
+}
+
+/// The TLS proxy listener: an address and `--tls-cert`/`--tls-key` pairs
+/// (the first is the default certificate).
+#[derive(Debug, Clone)]
+pub struct TlsListen {
+    pub addr: String,
+    pub pairs: Vec<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +83,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("--tls-listen: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     #[error("control plane TLS: {0}")]
     FeedTls(crate::feed::TlsSetupError),
     #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
@@ -117,7 +129,12 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         path: opts.access_log.clone().unwrap_or_default(),
         source,
     })?;
-    let gw = Arc::new(gw.with_access_log(log));
+    // Certificates are read before anything listens, so a bad file is a start error.
+    let tls_store = match &opts.tls {
+        Some(t) => Some(Arc::new(crate::tls::TlsStore::load(t.pairs.clone())?)),
+        None => None,
+    };
+    let gw = Arc::new(gw.with_access_log(log).with_tls(tls_store.clone()));
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
@@ -158,6 +175,9 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     if !opts.lifecycle.upgrade {
         probe(&opts.listen)?;
         probe(&opts.admin_listen)?;
+        if let Some(t) = &opts.tls {
+            probe(&t.addr)?;
+        }
     }
     let feed_status = match &opts.control_plane {
         Some(list) => Some(Arc::new(
@@ -226,6 +246,21 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         HeadGuard::new(app, opts.head, refusals, conns),
     );
     proxy.add_tcp(&opts.listen);
+    // Same app and phases: the head guard only wraps plain TCP connections
+    // and hands TLS ones (HTTP/1.1 or h2 by ALPN) to Pingora untouched.
+    if let (Some(t), Some(store)) = (&opts.tls, &tls_store) {
+        proxy.add_tls_with_settings(&t.addr, None, crate::tls::settings(store.clone())?);
+        if !t.pairs.is_empty() {
+            server.add_service(background_service(
+                "tls certificate watcher",
+                crate::tls_watch::CertWatcher {
+                    store: store.clone(),
+                    reloads: gw.metrics.tls_reloads.clone(),
+                    interval: Duration::from_millis(250),
+                },
+            ));
+        }
+    }
     let mut admin = Service::new(
         "tollgate admin".to_string(),
         AdminApp {
@@ -266,6 +301,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
             },
         ));
     }
-    tracing::info!(proxy = %opts.listen, admin = %opts.admin_listen, "tollgate running");
+    let tls = opts.tls.as_ref().map(|t| t.addr.as_str()).unwrap_or("off");
+    tracing::info!(proxy = %opts.listen, tls = %tls, admin = %opts.admin_listen, "tollgate running");
     server.run_forever()
 }

@@ -57,6 +57,8 @@ pub struct Gateway {
     pub trusted_ips: crate::trusted::TrustedIps,
     /// `--access-log`: one JSON line per request, when set.
     pub access_log: Option<crate::access_log::AccessLog>,
+    /// The TLS listener's certificates, when `--tls-listen` is set.
+    pub tls: Option<Arc<crate::tls::TlsStore>>,
     last_reload: Mutex<Option<ReloadRecord>>,
 }
 
@@ -178,6 +180,7 @@ impl Gateway {
             apply_lock: Mutex::new(()),
             trusted_ips: Default::default(),
             access_log: None,
+            tls: None,
             last_reload: Mutex::new(None),
         })
     }
@@ -191,6 +194,12 @@ impl Gateway {
     /// Turns on the access log.
     pub fn with_access_log(mut self, log: Option<crate::access_log::AccessLog>) -> Self {
         self.access_log = log;
+        self
+    }
+
+    /// Serves TLS with these certificates (snapshot ones are added on apply).
+    pub fn with_tls(mut self, tls: Option<Arc<crate::tls::TlsStore>>) -> Self {
+        self.tls = tls;
         self
     }
 

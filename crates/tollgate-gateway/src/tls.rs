@@ -1,0 +1,287 @@
+//! The certificates served on the TLS proxy listener, chosen per connection
+//! by SNI.
+//!
+//! The set is rebuilt off the hot path (at start, when a `--tls-cert` file
+//! changes, when a snapshot with Kong `certificates` is applied) and swapped
+//! in whole; a handshake only loads the current set and looks the name up, so
+//! a reload never touches connections already open.
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::TlsAccept;
+use pingora::protocols::tls::TlsRef;
+use pingora::tls::pkey::{PKey, Private};
+use pingora::tls::ssl::NameType;
+use pingora::tls::x509::X509;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}: no PEM certificate found")]
+    NoCert(String),
+    #[error("{what}: not a valid PEM {kind}: {source}")]
+    Pem {
+        what: String,
+        kind: &'static str,
+        source: pingora::tls::error::ErrorStack,
+    },
+    #[error("{0}: the private key does not match the certificate")]
+    KeyMismatch(String),
+    #[error("TLS listener setup: {0}")]
+    Setup(String),
+}
+
+/// One certificate chain with its key, and the names it is served for.
+pub struct CertKey {
+    chain: Vec<X509>,
+    key: PKey<Private>,
+    /// Lower-case DNS names, `*.example.com` for wildcards.
+    names: Vec<String>,
+}
+
+impl CertKey {
+    /// Parses a PEM chain (leaf first) and key; checks that they belong
+    /// together. `names`, when given, replace the certificate's own SANs
+    /// (Kong's `snis`).
+    pub fn from_pem(
+        what: &str,
+        cert: &[u8],
+        key: &[u8],
+        names: Option<&[String]>,
+    ) -> Result<CertKey, TlsError> {
+        let chain = X509::stack_from_pem(cert).map_err(|source| TlsError::Pem {
+            what: what.to_string(),
+            kind: "certificate",
+            source,
+        })?;
+        let leaf = chain
+            .first()
+            .ok_or_else(|| TlsError::NoCert(what.to_string()))?;
+        let key = PKey::private_key_from_pem(key).map_err(|source| TlsError::Pem {
+            what: what.to_string(),
+            kind: "private key",
+            source,
+        })?;
+        let matches = leaf
+            .public_key()
+            .map(|p| p.public_eq(&key))
+            .unwrap_or(false);
+        if !matches {
+            return Err(TlsError::KeyMismatch(what.to_string()));
+        }
+        let names = match names {
+            Some(n) => n.iter().map(|s| s.to_ascii_lowercase()).collect(),
+            None => own_names(leaf),
+        };
+        Ok(CertKey { chain, key, names })
+    }
+
+    /// Reads a `--tls-cert` / `--tls-key` pair.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<CertKey, TlsError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| TlsError::Read {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        let what = cert.display().to_string();
+        CertKey::from_pem(&what, &read(cert)?, &read(key)?, None)
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// The DNS SANs of a certificate, or its common name when it has none.
+fn own_names(leaf: &X509) -> Vec<String> {
+    let sans: Vec<String> = leaf
+        .subject_alt_names()
+        .map(|list| {
+            list.iter()
+                .filter_map(|n| n.dnsname().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !sans.is_empty() {
+        return sans;
+    }
+    leaf.subject_name()
+        .entries_by_nid(pingora::tls::nid::Nid::COMMONNAME)
+        .filter_map(|e| e.data().to_string().ok().map(|s| s.to_ascii_lowercase()))
+        .collect()
+}
+
+/// The certificates in service, indexed by name.
+#[derive(Default)]
+pub struct CertSet {
+    certs: Vec<Arc<CertKey>>,
+    exact: HashMap<String, usize>,
+    /// Keyed by the part after `*.`.
+    wildcard: HashMap<String, usize>,
+}
+
+impl CertSet {
+    /// The first certificate is the default (no SNI, or no name matches);
+    /// when two certificates claim a name, the earlier one wins.
+    pub fn new(certs: Vec<Arc<CertKey>>) -> CertSet {
+        let mut exact = HashMap::new();
+        let mut wildcard = HashMap::new();
+        for (i, c) in certs.iter().enumerate() {
+            for n in &c.names {
+                match n.strip_prefix("*.") {
+                    Some(rest) => wildcard.entry(rest.to_string()).or_insert(i),
+                    None => exact.entry(n.clone()).or_insert(i),
+                };
+            }
+        }
+        CertSet {
+            certs,
+            exact,
+            wildcard,
+        }
+    }
+
+    /// Exact name first, then a wildcard one label deep, then the default.
+    pub fn select(&self, sni: Option<&str>) -> Option<&CertKey> {
+        let ix = sni.and_then(|name| {
+            // SNI is case-insensitive; lower-case without allocating when it already is.
+            let lower;
+            let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                lower = name.to_ascii_lowercase();
+                lower.as_str()
+            } else {
+                name
+            };
+            self.exact.get(name).copied().or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                self.wildcard.get(parent).copied()
+            })
+        });
+        self.certs.get(ix.unwrap_or(0)).map(Arc::as_ref)
+    }
+
+    pub fn len(&self) -> usize {
+        self.certs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty()
+    }
+}
+
+/// The two sources of certificates and the merged set handshakes read.
+pub struct TlsStore {
+    /// `--tls-cert` / `--tls-key` pairs, in order.
+    pub files: Vec<(PathBuf, PathBuf)>,
+    from_files: Mutex<Vec<Arc<CertKey>>>,
+    from_snapshot: Mutex<Vec<Arc<CertKey>>>,
+    current: ArcSwap<CertSet>,
+}
+
+impl TlsStore {
+    /// Loads every file pair; any bad pair is a start error.
+    pub fn load(files: Vec<(PathBuf, PathBuf)>) -> Result<TlsStore, TlsError> {
+        let loaded = files
+            .iter()
+            .map(|(c, k)| CertKey::from_files(c, k).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = TlsStore {
+            files,
+            from_files: Mutex::new(loaded),
+            from_snapshot: Mutex::new(Vec::new()),
+            current: ArcSwap::from_pointee(CertSet::default()),
+        };
+        store.publish();
+        Ok(store)
+    }
+
+    /// Re-reads the file pairs; on any error the previous ones stay in service.
+    pub fn reload_files(&self) -> Result<usize, TlsError> {
+        let loaded = self
+            .files
+            .iter()
+            .map(|(c, k)| CertKey::from_files(c, k).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = loaded.len();
+        *self.from_files.lock().unwrap_or_else(|p| p.into_inner()) = loaded;
+        self.publish();
+        Ok(n)
+    }
+
+    /// Replaces the snapshot's certificates (already validated).
+    pub fn set_snapshot(&self, certs: Vec<Arc<CertKey>>) {
+        *self.from_snapshot.lock().unwrap_or_else(|p| p.into_inner()) = certs;
+        self.publish();
+    }
+
+    /// Files first: the first file pair stays the default certificate.
+    fn publish(&self) {
+        let mut all = self
+            .from_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        all.extend(
+            self.from_snapshot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        self.current.store(Arc::new(CertSet::new(all)));
+    }
+
+    pub fn current(&self) -> Arc<CertSet> {
+        self.current.load_full()
+    }
+}
+
+/// Hands the handshake the certificate for its SNI.
+pub struct SniCallbacks {
+    pub store: Arc<TlsStore>,
+}
+
+#[async_trait]
+impl TlsAccept for SniCallbacks {
+    async fn certificate_callback(&self, ssl: &mut TlsRef) {
+        let set = self.store.current.load();
+        let Some(ck) = set.select(ssl.servername(NameType::HOST_NAME)) else {
+            // No certificate at all: the handshake fails, nothing is served.
+            return;
+        };
+        use pingora::tls::ext;
+        let Some(leaf) = ck.chain.first() else {
+            return;
+        };
+        if ext::ssl_use_certificate(ssl, leaf).is_err()
+            || ext::ssl_use_private_key(ssl, &ck.key).is_err()
+        {
+            tracing::warn!("TLS handshake: cannot use the selected certificate");
+            return;
+        }
+        for extra in &ck.chain[1..] {
+            if ext::ssl_add_chain_cert(ssl, extra).is_err() {
+                tracing::warn!("TLS handshake: cannot add a chain certificate");
+                return;
+            }
+        }
+    }
+}
+
+/// Listener settings: Mozilla intermediate, ALPN `h2` then `http/1.1`,
+/// certificates from `store` per handshake.
+pub fn settings(store: Arc<TlsStore>) -> Result<TlsSettings, TlsError> {
+    let mut s = TlsSettings::with_callbacks(Box::new(SniCallbacks { store }))
+        .map_err(|e| TlsError::Setup(e.to_string()))?;
+    s.enable_h2();
+    Ok(s)
+}

@@ -1,0 +1,208 @@
+//! TLS on the proxy listener: HTTP/2 and HTTP/1.1 by ALPN through the same
+//! phases, certificates chosen by SNI, certificate files reloaded without
+//! dropping open connections, and verification of `https` upstreams.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::tls::{curl, issue, served_cn, Issued};
+use support::{free_port, upstream, Gateway};
+
+/// Starts a gateway with a TLS listener serving `pairs` (in order).
+fn tls_gateway(yaml: &str, pairs: &[(&Path, &Path)]) -> (Gateway, u16) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut args: Vec<String> = vec!["--tls-listen".into(), addr.clone()];
+    for (c, k) in pairs {
+        args.push("--tls-cert".into());
+        args.push(c.display().to_string());
+        args.push("--tls-key".into());
+        args.push(k.display().to_string());
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let gw = Gateway::start_with(yaml, &refs);
+    assert!(support::wait_listening(&addr), "{}", gw.log());
+    (gw, port)
+}
+
+#[test]
+fn http2_over_tls_goes_through_ace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = issue("test CA", &[], true, None);
+    let (ca_file, _) = ca.write(dir.path(), "ca");
+    let leaf = issue("gw.test", &["gw.test"], false, Some(&ca));
+    let (c, k) = leaf.write(dir.path(), "gw");
+    let yaml = support::snapshot(upstream("billing"), upstream("flights"), "");
+    let (gw, port) = tls_gateway(&yaml, &[(&c, &k)]);
+
+    let h2 = ["--http2"];
+    let (v, status, body) = curl(port, "gw.test", &ca_file, &h2, "/flights");
+    assert_eq!((v.as_str(), status), ("2", 401), "{body}");
+    let (v, status, _) = curl(
+        port,
+        "gw.test",
+        &ca_file,
+        &h2,
+        "/flights?apikey=pending-key",
+    );
+    assert_eq!((v.as_str(), status), ("2", 403));
+    let (v, status, body) = curl(port, "gw.test", &ca_file, &h2, "/flights?apikey=fb-key");
+    assert_eq!((v.as_str(), status), ("2", 200), "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("upstream echo");
+    assert_eq!(seen["headers"]["x-ace-operation-id"], "list-flights");
+    assert_eq!(seen["headers"]["x-application-name"], "fb-app");
+
+    // HTTP/1.1 over TLS, and the plain listener, serve the same.
+    let (v, status, _) = curl(
+        port,
+        "gw.test",
+        &ca_file,
+        &["--http1.1"],
+        "/flights?apikey=fb-key",
+    );
+    assert_eq!((v.as_str(), status), ("1.1", 200));
+    let plain = gw.get("/flights", &[("apikey", "fb-key")]);
+    assert_eq!(plain.status, 200);
+    // The limits count both listeners: 5 per second for the package.
+    let statuses: Vec<u16> = (0..12)
+        .map(|_| curl(port, "gw.test", &ca_file, &h2, "/flights?apikey=fb-key").1)
+        .collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[test]
+fn certificate_is_chosen_by_sni() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let default = issue("default.test", &["default.test"], false, None);
+    let exact = issue("a.example.com", &["a.example.com"], false, None);
+    let wild = issue("wild.example.com", &["*.example.com"], false, None);
+    let d = default.write(dir.path(), "default");
+    let e = exact.write(dir.path(), "exact");
+    let w = wild.write(dir.path(), "wild");
+    let yaml = support::snapshot(upstream("billing"), upstream("flights"), "");
+    // The wildcard before the exact one: an exact name still wins.
+    let (_gw, port) = tls_gateway(&yaml, &[(&d.0, &d.1), (&w.0, &w.1), (&e.0, &e.1)]);
+
+    assert_eq!(served_cn(port, Some("a.example.com")), "a.example.com");
+    assert_eq!(served_cn(port, Some("A.Example.COM")), "a.example.com");
+    assert_eq!(served_cn(port, Some("b.example.com")), "wild.example.com");
+    assert_eq!(served_cn(port, Some("x.b.example.com")), "default.test");
+    assert_eq!(served_cn(port, Some("example.com")), "default.test");
+    assert_eq!(served_cn(port, Some("default.test")), "default.test");
+    assert_eq!(served_cn(port, None), "default.test");
+    // curl verifies the served certificate against the name it asked for.
+    let (_, status, _) = curl(port, "b.example.com", &w.0, &["--http2"], "/flights");
+    assert_eq!(status, 401);
+}
+
+/// A kept-alive HTTP/1.1 connection over TLS that trusts everything (the
+/// certificate changes under it).
+struct TlsConn(openssl::ssl::SslStream<TcpStream>);
+
+impl TlsConn {
+    fn open(port: u16) -> TlsConn {
+        let mut b =
+            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).expect("connector");
+        b.set_verify(openssl::ssl::SslVerifyMode::NONE);
+        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        let s = b.build().connect("gw.test", tcp).expect("handshake");
+        TlsConn(s)
+    }
+
+    /// The served certificate's common name.
+    fn cn(&self) -> String {
+        let cert = self.0.ssl().peer_certificate().expect("peer cert");
+        let cn = cert
+            .subject_name()
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .next()
+            .and_then(|e| e.data().to_string().ok());
+        cn.unwrap_or_default()
+    }
+
+    /// Sends a GET and reads one response with a Content-Length body; returns its status.
+    fn get(&mut self, path: &str) -> u16 {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\napikey: fb-key\r\n\r\n");
+        self.0.write_all(req.as_bytes()).expect("write");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = self.0.read(&mut chunk).expect("read");
+            assert!(n > 0, "connection closed");
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                continue;
+            };
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return head
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+}
+
+fn replace(files: &(std::path::PathBuf, std::path::PathBuf), with: &Issued) {
+    // Written beside and renamed, as cert-manager and editors do.
+    let tmp = files.0.with_extension("new");
+    std::fs::write(&tmp, with.cert_pem()).expect("write");
+    let tmpk = files.1.with_extension("newkey");
+    std::fs::write(&tmpk, with.key_pem()).expect("write");
+    std::fs::rename(&tmpk, &files.1).expect("rename");
+    std::fs::rename(&tmp, &files.0).expect("rename");
+}
+
+fn wait_cn(port: u16, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cn = TlsConn::open(port).cn();
+        if cn == want || Instant::now() > deadline {
+            return cn;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn certificate_files_reload_without_dropping_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = issue("first.test", &["gw.test"], false, None).write(dir.path(), "gw");
+    let yaml = support::snapshot(upstream("billing"), upstream("flights"), "");
+    let (gw, port) = tls_gateway(&yaml, &[(&files.0, &files.1)]);
+
+    let mut kept = TlsConn::open(port);
+    assert_eq!(kept.cn(), "first.test");
+    assert_eq!(kept.get("/flights"), 200);
+
+    replace(&files, &issue("second.test", &["gw.test"], false, None));
+    assert_eq!(wait_cn(port, "second.test"), "second.test", "{}", gw.log());
+    // The connection opened before the reload still serves.
+    assert_eq!(kept.get("/flights"), 200);
+    assert_eq!(kept.cn(), "first.test");
+
+    // A key that does not match: refused, reported, the previous pair serves.
+    let tmp = files.1.with_extension("bad");
+    std::fs::write(&tmp, issue("x", &[], false, None).key_pem()).expect("write");
+    std::fs::rename(&tmp, &files.1).expect("rename");
+    gw.wait_metrics(&[
+        "tollgate_tls_certificate_reloads_total{result=\"failure\",source=\"files\"} 1",
+    ]);
+    assert_eq!(TlsConn::open(port).cn(), "second.test");
+    assert!(gw.log().contains("does not match"), "{}", gw.log());
+    assert_eq!(kept.get("/flights"), 200);
+}
