@@ -206,3 +206,63 @@ fn certificate_files_reload_without_dropping_connections() {
     assert!(gw.log().contains("does not match"), "{}", gw.log());
     assert_eq!(kept.get("/flights"), 200);
 }
+
+/// Indents a PEM block for a YAML `|` scalar.
+fn block(pem: &str, indent: usize) -> String {
+    let pad = " ".repeat(indent);
+    pem.lines()
+        .map(|l| format!("{pad}{l}\n"))
+        .collect::<String>()
+}
+
+#[test]
+fn https_upstreams_are_verified_by_default() {
+    let self_signed = issue("localhost", &["localhost"], false, None);
+    let other_ca = issue("other CA", &[], true, None);
+    let up = support::tls::https_upstream(&self_signed, "secure").port();
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: default
+    url: https://localhost:{up}
+    routes: [{{ name: default, paths: [/default] }}]
+  - name: with-ca
+    url: https://localhost:{up}
+    ca_certificates: [upstream-ca]
+    routes: [{{ name: with-ca, paths: [/with-ca] }}]
+  - name: wrong-ca
+    url: https://localhost:{up}
+    ca_certificates: [other-ca]
+    routes: [{{ name: wrong-ca, paths: [/wrong-ca] }}]
+  - name: unverified
+    url: https://localhost:{up}
+    tls_verify: false
+    routes: [{{ name: unverified, paths: [/unverified] }}]
+ca_certificates:
+  - id: upstream-ca
+    cert: |
+{ca}
+  - id: other-ca
+    cert: |
+{other}
+"#,
+        ca = block(&self_signed.cert_pem(), 6),
+        other = block(&other_ca.cert_pem(), 6),
+    );
+    let gw = Gateway::start(&yaml);
+    // The verified and unverified connections go first: a pooled connection
+    // must not be handed to a service that trusts other CAs.
+    for _ in 0..2 {
+        let with_ca = gw.get("/with-ca", &[]);
+        assert_eq!((with_ca.status, with_ca.body.as_str()), (200, "secure"));
+        let unverified = gw.get("/unverified", &[]);
+        assert_eq!(
+            (unverified.status, unverified.body.as_str()),
+            (200, "secure")
+        );
+        let default = gw.get("/default", &[]);
+        assert_eq!(default.status, 502, "{}", default.body);
+        let wrong = gw.get("/wrong-ca", &[]);
+        assert_eq!(wrong.status, 502, "{}", wrong.body);
+    }
+}

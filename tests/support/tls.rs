@@ -130,3 +130,46 @@ pub fn served_cn(port: u16, servername: Option<&str>) -> String {
         })
         .unwrap_or_else(|| format!("no certificate: {}", String::from_utf8_lossy(&out.stderr)))
 }
+
+/// An HTTPS server answering every request `200 name` on kept-alive connections, with `id`'s certificate.
+pub fn https_upstream(id: &Issued, name: &'static str) -> std::net::SocketAddr {
+    use openssl::ssl::{SslAcceptor, SslMethod};
+    use std::io::{Read, Write};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).expect("acceptor");
+    b.set_certificate(&id.cert).expect("cert");
+    b.set_private_key(&id.key).expect("key");
+    let acceptor = std::sync::Arc::new(b.build());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let acceptor = acceptor.clone();
+            std::thread::spawn(move || {
+                let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let Ok(mut s) = acceptor.accept(tcp) else {
+                    return;
+                };
+                // Kept alive: the gateway may pool the connection.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.clear();
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}",
+                        name.len()
+                    );
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}

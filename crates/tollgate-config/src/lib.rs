@@ -33,6 +33,7 @@ mod validate_fail_closed;
 mod validate_healthchecks;
 mod validate_plugins;
 pub mod validate_plugins_kong;
+mod validate_tls;
 mod validate_upstreams;
 
 pub use limits::{Limits, Unit, Window};

@@ -24,6 +24,8 @@ pub struct RawSnapshot {
     pub applications: Vec<(usize, model::Application)>,
     pub upstreams: Vec<(usize, crate::upstreams::UpstreamEntry)>,
     pub targets: Vec<(usize, crate::upstreams::TargetEntry)>,
+    pub certificates: Vec<(usize, model::Certificate)>,
+    pub ca_certificates: Vec<(usize, model::CaCertificate)>,
     /// Names of entities that failed to deserialize: references to them are
     /// not reported again as dangling.
     pub broken_names: HashSet<String>,
@@ -151,6 +153,10 @@ pub struct TypedDoc {
     upstreams: Vec<crate::upstreams::UpstreamEntry>,
     #[serde(default)]
     targets: Vec<crate::upstreams::TargetEntry>,
+    #[serde(default)]
+    certificates: Vec<model::Certificate>,
+    #[serde(default)]
+    ca_certificates: Vec<model::CaCertificate>,
 }
 
 fn indexed<T>(v: Vec<T>) -> Vec<(usize, T)> {
@@ -173,6 +179,8 @@ impl TypedDoc {
             applications: indexed(self.applications),
             upstreams: indexed(self.upstreams),
             targets: indexed(self.targets),
+            certificates: indexed(self.certificates),
+            ca_certificates: indexed(self.ca_certificates),
             broken_names: HashSet::new(),
         }
     }
@@ -300,6 +308,8 @@ fn split<N: Node>(root: &N, errors: &mut Vec<ConfigError>) -> RawSnapshot {
     raw.applications = list(root, "applications", "name", errors, b);
     raw.upstreams = list(root, "upstreams", "name", errors, b);
     raw.targets = list(root, "targets", "target", errors, b);
+    raw.certificates = list(root, "certificates", "id", errors, b);
+    raw.ca_certificates = list(root, "ca_certificates", "id", errors, b);
     raw
 }
 

@@ -19,6 +19,8 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "applications",
     "upstreams",
     "targets",
+    "certificates",
+    "ca_certificates",
 ];
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -38,6 +40,40 @@ pub struct Service {
     /// Tries on another target after a connect failure (Kong's default 5).
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// Verify an `https` upstream's certificate and host name (default true).
+    #[serde(default)]
+    pub tls_verify: Option<bool>,
+    /// Longest certificate chain accepted from an `https` upstream.
+    #[serde(default)]
+    pub tls_verify_depth: Option<u32>,
+    /// Ids of `ca_certificates` trusted for this upstream instead of the system roots.
+    #[serde(default)]
+    pub ca_certificates: Vec<String>,
+}
+
+/// A certificate served on the TLS proxy listener (Kong's `certificates`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    #[serde(default)]
+    pub id: Option<String>,
+    /// PEM chain, leaf first.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// Server names it is served for (exact or `*.example.com`); when empty,
+    /// the names in the certificate.
+    #[serde(default)]
+    pub snis: Vec<String>,
+}
+
+/// A CA trusted for `https` upstreams that name it (Kong's `ca_certificates`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaCertificate {
+    pub id: String,
+    /// PEM certificate(s).
+    pub cert: String,
 }
 
 fn default_retries() -> u32 {

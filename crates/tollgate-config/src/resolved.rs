@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub packages: Vec<PackageSpec>,
     pub applications: Vec<ApplicationSpec>,
     pub upstreams: Vec<crate::upstreams::UpstreamSpec>,
+    /// Certificates for the TLS proxy listener, checked (PEM, key matches).
+    pub certificates: Vec<CertificateSpec>,
     /// SHA-256 (hex) of the document and every spec file it read.
     pub hash: String,
     /// Non-fatal findings, located like errors.
@@ -57,6 +59,7 @@ impl Snapshot {
             packages: vec![],
             applications: vec![],
             upstreams: vec![],
+            certificates: vec![],
             hash: crate::load::hash_bytes(&[b""]),
             warnings: vec![],
         }
@@ -76,6 +79,39 @@ pub struct ServiceSpec {
     pub balancer: Option<usize>,
     /// Kong's `retries`: further tries after a connect failure.
     pub retries: u32,
+    /// How an `https` upstream is verified.
+    pub tls: UpstreamTls,
+}
+
+/// Verification of an `https` upstream (Kong's `tls_verify`,
+/// `tls_verify_depth`, `ca_certificates`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    pub verify: bool,
+    pub depth: Option<u32>,
+    /// PEM text of the trusted CAs; empty: the system roots.
+    pub ca_pems: Vec<String>,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            verify: true,
+            depth: None,
+            ca_pems: Vec::new(),
+        }
+    }
+}
+
+/// A checked certificate for the TLS listener.
+#[derive(Debug, Clone)]
+pub struct CertificateSpec {
+    /// Where it was written, for messages.
+    pub at: String,
+    pub cert: String,
+    pub key: String,
+    /// Names it is served for; empty: the certificate's own.
+    pub snis: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -47,6 +47,12 @@ struct Document {
     /// Targets given at the top level, naming their upstream.
     #[serde(default)]
     targets: Vec<crate::upstreams::TargetEntry>,
+    /// Certificates for the TLS proxy listener, chosen by SNI (docs/deployment.md).
+    #[serde(default)]
+    certificates: Vec<model::Certificate>,
+    /// CAs trusted for `https` upstreams that list them in `ca_certificates`.
+    #[serde(default)]
+    ca_certificates: Vec<model::CaCertificate>,
 }
 
 /// The schema, as JSON.

@@ -93,6 +93,8 @@ pub(crate) fn validate(
     let upstreams = crate::validate_upstreams::upstreams(&mut ctx, &raw.upstreams, &raw.targets);
     let raw_index: Vec<usize> = raw.services.iter().map(|(i, _)| *i).collect();
     crate::validate_upstreams::bind_services(&mut ctx, &mut services, &raw_index, &upstreams);
+    crate::validate_tls::upstream_tls(&mut ctx, &raw, &mut services);
+    let certificates = crate::validate_tls::certificates(&mut ctx, &raw);
     let consumers = consumers(&mut ctx, &raw.consumers);
     let consumer_names = index_names(
         &mut ctx,
@@ -118,6 +120,7 @@ pub(crate) fn validate(
         packages: access.packages,
         applications: access.applications,
         upstreams,
+        certificates,
         hash: hash_bytes(&parts),
         warnings: ctx.warnings,
     })
@@ -229,6 +232,7 @@ fn services(ctx: &mut Ctx, raw: &[(usize, model::Service)]) -> Vec<ServiceSpec> 
             write_timeout_ms: s.write_timeout,
             balancer: None,
             retries: s.retries,
+            tls: UpstreamTls::default(),
         });
     }
     out

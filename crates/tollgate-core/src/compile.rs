@@ -71,6 +71,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                 write_timeout_ms: svc.write_timeout_ms,
                 balancer: svc.balancer.map(|u| u as u32),
                 retries: svc.retries,
+                tls: svc.tls.clone(),
             }
         })
         .collect();
@@ -246,6 +247,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumer_keys,
         consumer_key_index,
         upstreams: s.upstreams.clone(),
+        certificates: s.certificates.clone(),
         basic_creds,
         basic_index,
         counts,

@@ -22,6 +22,8 @@ pub struct CompiledService {
     pub balancer: Option<u32>,
     /// Further tries on another target after a connect failure.
     pub retries: u32,
+    /// How an `https` upstream is verified; the gateway builds the CA list.
+    pub tls: tollgate_config::resolved::UpstreamTls,
 }
 
 pub struct CompiledOperation {
@@ -143,4 +145,6 @@ pub struct CompiledSnapshot {
     pub counters: Vec<crate::plugins::Counters>,
     /// Load-balanced upstreams; the gateway builds their pools.
     pub upstreams: Vec<tollgate_config::upstreams::UpstreamSpec>,
+    /// Certificates for the TLS proxy listener; the gateway loads them.
+    pub certificates: Vec<tollgate_config::resolved::CertificateSpec>,
 }

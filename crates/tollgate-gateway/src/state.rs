@@ -28,6 +28,9 @@ pub struct Loaded {
     pub backends: Vec<crate::cluster::Backend>,
     /// One pool per `snap.upstreams`, same order.
     pub pools: Vec<Arc<crate::balancer::Pool>>,
+    /// Per service: the CAs its `https` upstream is verified against
+    /// (`None`: the system roots), parsed once here rather than per request.
+    pub upstream_ca: Vec<crate::tls::UpstreamCa>,
 }
 
 /// What a successful apply reports.
@@ -129,7 +132,13 @@ fn loaded(
         .chain(pools.iter().flat_map(|p| p.slots().cloned()))
         .collect();
     dns.resolve_new(&hosts);
+    let upstream_ca = snap
+        .services
+        .iter()
+        .map(|s| crate::tls::UpstreamCa::new(&s.tls.ca_pems))
+        .collect();
     Loaded {
+        upstream_ca,
         backends: cluster.resolve(&snap.counters),
         snap,
         peers,
@@ -278,6 +287,15 @@ impl Gateway {
                 return Err(e);
             }
         };
+        // Certificates are parsed before the swap: a snapshot whose
+        // certificates cannot be served is refused whole.
+        if let Err(e) = self.apply_certificates(&compiled) {
+            self.metrics
+                .config_reloads
+                .with_label_values(&["failure"])
+                .inc();
+            return Err(e);
+        }
         let changed = self.current.load().snap.hash != compiled.hash
             || self.current.load().version != version;
         let applied = Applied {
@@ -303,6 +321,38 @@ impl Gateway {
         drop(guard);
         retire(old);
         Ok(applied)
+    }
+
+    /// Hands the snapshot's certificates to the TLS listener.
+    fn apply_certificates(&self, compiled: &CompiledSnapshot) -> Result<(), ConfigErrors> {
+        let Some(store) = &self.tls else {
+            if !compiled.certificates.is_empty() {
+                tracing::warn!(
+                    "the snapshot has certificates but there is no --tls-listen: they are not served"
+                );
+            }
+            return Ok(());
+        };
+        match crate::tls::snapshot_certs(&compiled.certificates) {
+            Ok(certs) => {
+                store.set_snapshot(certs);
+                self.metrics
+                    .tls_reloads
+                    .with_label_values(&["snapshot", "success"])
+                    .inc();
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics
+                    .tls_reloads
+                    .with_label_values(&["snapshot", "failure"])
+                    .inc();
+                tracing::error!(
+                    "snapshot certificates refused; still serving the previous ones: {e}"
+                );
+                Err(ConfigErrors(vec![e]))
+            }
+        }
     }
 
     /// Checks the admin bearer token, when one is configured.

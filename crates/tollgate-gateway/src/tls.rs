@@ -245,6 +245,60 @@ impl TlsStore {
     }
 }
 
+/// Loads a snapshot's certificates (already validated; an error here is
+/// located like a validation error).
+pub fn snapshot_certs(
+    specs: &[tollgate_config::resolved::CertificateSpec],
+) -> Result<Vec<Arc<CertKey>>, tollgate_config::ConfigError> {
+    specs
+        .iter()
+        .map(|c| {
+            let names = (!c.snis.is_empty()).then_some(c.snis.as_slice());
+            CertKey::from_pem(&c.at, c.cert.as_bytes(), c.key.as_bytes(), names)
+                .map(Arc::new)
+                .map_err(|e| tollgate_config::ConfigError {
+                    path: c.at.clone(),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The CAs an `https` upstream is verified against.
+#[derive(Default)]
+pub struct UpstreamCa {
+    /// `None`: the system roots.
+    pub ca: Option<Arc<pingora::protocols::tls::CaType>>,
+    /// Pingora pools upstream connections without regard to the CA they
+    /// were verified against: this key keeps services trusting different
+    /// CAs from reusing each other's connections.
+    pub pool_key: u64,
+}
+
+impl UpstreamCa {
+    /// Parses the PEMs (validated already; an unreadable one is skipped).
+    pub fn new(pems: &[String]) -> UpstreamCa {
+        use std::hash::{Hash, Hasher};
+        let mut all = Vec::new();
+        for pem in pems {
+            match X509::stack_from_pem(pem.as_bytes()) {
+                Ok(list) => all.extend(list),
+                Err(e) => tracing::warn!("ca_certificates: unreadable PEM skipped: {e}"),
+            }
+        }
+        if all.is_empty() {
+            return UpstreamCa::default();
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pems.hash(&mut h);
+        UpstreamCa {
+            ca: Some(Arc::new(all.into_boxed_slice())),
+            // Never 0, the key of connections verified against the system roots.
+            pool_key: h.finish() | 1,
+        }
+    }
+}
+
 /// Hands the handshake the certificate for its SNI.
 pub struct SniCallbacks {
     pub store: Arc<TlsStore>,

@@ -209,9 +209,10 @@ pub async fn peer(session: &Session, ctx: &mut RequestCtx) -> Result<Box<HttpPee
         } else {
             String::new()
         };
-        return Ok(Box::new(with_timeouts(
+        return Ok(Box::new(with_options(
             HttpPeer::new(addr, svc.upstream.tls, sni),
             svc,
+            loaded.upstream_ca.get(rm.service as usize),
         )));
     }
     use crate::dns::Upstream;
@@ -229,13 +230,28 @@ pub async fn peer(session: &Session, ctx: &mut RequestCtx) -> Result<Box<HttpPee
     } else {
         String::new()
     };
-    Ok(Box::new(with_timeouts(
+    Ok(Box::new(with_options(
         HttpPeer::new(addr, svc.upstream.tls, sni),
         svc,
+        loaded.upstream_ca.get(rm.service as usize),
     )))
 }
 
-fn with_timeouts(mut peer: HttpPeer, svc: &tollgate_core::snapshot::CompiledService) -> HttpPeer {
+fn with_options(
+    mut peer: HttpPeer,
+    svc: &tollgate_core::snapshot::CompiledService,
+    ca: Option<&crate::tls::UpstreamCa>,
+) -> HttpPeer {
+    if svc.upstream.tls {
+        // Pingora verifies chain and host name by default; Kong's
+        // `tls_verify: false` turns both off.
+        peer.options.verify_cert = svc.tls.verify;
+        peer.options.verify_hostname = svc.tls.verify;
+        if let Some(ca) = ca {
+            peer.options.ca = ca.ca.clone();
+            peer.group_key = ca.pool_key;
+        }
+    }
     peer.options.connection_timeout = Some(Duration::from_millis(svc.connect_timeout_ms));
     peer.options.read_timeout = Some(Duration::from_millis(svc.read_timeout_ms));
     peer.options.write_timeout = Some(Duration::from_millis(svc.write_timeout_ms));

@@ -215,16 +215,24 @@ fn service(m: &mut Mapping, i: usize, hoisted: &mut Vec<(Value, String)>, out: &
             out.report.unsupported(&at, &name, "enabled", "only true");
         }
     }
-    for key in [
-        "tls_verify",
-        "tls_verify_depth",
-        "ca_certificates",
-        "client_certificate",
-    ] {
-        if m.remove(key).is_some() {
-            out.err(format!("{at}.{key}"), format!("`{key}` is not supported"));
-            out.report
-                .unsupported(&at, &name, key, "upstream TLS settings are not supported");
+    if m.remove("client_certificate").is_some() {
+        out.err(
+            format!("{at}.client_certificate"),
+            "`client_certificate` is not supported",
+        );
+        out.report.unsupported(
+            &at,
+            &name,
+            "client_certificate",
+            "client certificates to upstreams are not supported",
+        );
+    }
+    // Kong writes CA references as ids, or `{id: ...}`.
+    if let Some(cas) = seq_mut(m, "ca_certificates") {
+        for ca in cas.iter_mut() {
+            if let Some(id) = reference(ca, &HashMap::new()) {
+                *ca = Value::String(id);
+            }
         }
     }
     service_url(m, &at, &name, out);
@@ -235,6 +243,9 @@ fn service(m: &mut Mapping, i: usize, hoisted: &mut Vec<(Value, String)>, out: &
         "read_timeout",
         "write_timeout",
         "retries",
+        "tls_verify",
+        "tls_verify_depth",
+        "ca_certificates",
     ] {
         if m.contains_key(key) {
             out.report.accepted(&at, &name, key);

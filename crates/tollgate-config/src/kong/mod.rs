@@ -9,6 +9,7 @@
 //! The same pass produces the per-entity report `validate --explain-kong`
 //! prints: what was accepted, ignored as metadata, or is not supported.
 
+mod certificates;
 mod consumers;
 mod entities;
 mod plugins;
@@ -30,15 +31,6 @@ const UNSUPPORTED_ENTITIES: &[(&str, &str)] = &[
         "consumer_groups",
         "consumer groups are a Kong Enterprise feature",
     ),
-    (
-        "certificates",
-        "TLS certificates are given to `tollgate run --tls-cert/--tls-key`",
-    ),
-    (
-        "ca_certificates",
-        "upstream CA certificates are not supported",
-    ),
-    ("snis", "SNI-based certificate selection is not supported"),
     ("vaults", "vaults are not supported"),
     ("keys", "keys are not supported"),
     ("key_sets", "key sets are not supported"),
@@ -142,6 +134,7 @@ pub fn normalize(root: &mut Value) -> Normalized {
             );
         }
     }
+    certificates::normalize(map, &mut out);
     entities::normalize(map, transform, &mut out);
     out.origins.sort_by_key(|o| std::cmp::Reverse(o.0.len()));
     out
