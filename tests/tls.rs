@@ -266,3 +266,136 @@ ca_certificates:
         assert_eq!(wrong.status, 502, "{}", wrong.body);
     }
 }
+
+/// Kong's `certificates` (nested `snis`) and top-level `snis`, after `base`.
+fn with_kong_certs(
+    base: &str,
+    certs: &[(&str, &Issued, &[&str])],
+    top_snis: &[(&str, &str)],
+) -> String {
+    let mut y = format!("{base}certificates:\n");
+    for (id, c, snis) in certs {
+        let names: Vec<String> = snis
+            .iter()
+            .map(|n| format!("{{ name: \"{n}\" }}"))
+            .collect();
+        y.push_str(&format!(
+            "  - id: {id}\n    tags: [edge]\n    snis: [{}]\n    cert: |\n{}    key: |\n{}",
+            names.join(", "),
+            block(&c.cert_pem(), 6),
+            block(&c.key_pem(), 6),
+        ));
+    }
+    if !top_snis.is_empty() {
+        y.push_str("snis:\n");
+        for (name, id) in top_snis {
+            y.push_str(&format!(
+                "  - {{ name: {name}, certificate: {{ id: {id} }} }}\n"
+            ));
+        }
+    }
+    y
+}
+
+#[test]
+fn snapshot_certificates_are_served_and_reloaded() {
+    let base = support::snapshot(upstream("billing"), upstream("flights"), "");
+    let kong1 = issue("kong-one", &["unused.test"], false, None);
+    let wild = issue("kong-wild", &["unused.test"], false, None);
+    let yaml = with_kong_certs(
+        &base,
+        &[
+            ("c1", &kong1, &["kong.test"]),
+            ("c2", &wild, &["*.wild.test"]),
+        ],
+        &[("other.test", "c1")],
+    );
+    // No certificate files: the snapshot's first certificate is the default.
+    let (gw, port) = tls_gateway(&yaml, &[]);
+    assert_eq!(served_cn(port, Some("kong.test")), "kong-one");
+    assert_eq!(served_cn(port, Some("other.test")), "kong-one");
+    assert_eq!(served_cn(port, Some("a.wild.test")), "kong-wild");
+    assert_eq!(served_cn(port, Some("nowhere.test")), "kong-one");
+
+    let mut kept = TlsConn::open(port);
+    assert_eq!(kept.get("/flights"), 200);
+    let hash = gw.status()["config_hash"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let kong2 = issue("kong-two", &["unused.test"], false, None);
+    gw.rewrite_config(&with_kong_certs(
+        &base,
+        &[("c1", &kong2, &["kong.test"])],
+        &[],
+    ));
+    let hash = gw.wait_hash_change(&hash);
+    assert_eq!(served_cn(port, Some("kong.test")), "kong-two");
+    assert_eq!(
+        served_cn(port, Some("a.wild.test")),
+        "kong-two",
+        "c2 is gone"
+    );
+    assert_eq!(kept.get("/flights"), 200);
+
+    // A key that is not the certificate's: the snapshot is refused, located.
+    let mut bad = with_kong_certs(&base, &[("c1", &kong1, &["kong.test"])], &[]);
+    bad = bad.replace(&block(&kong1.key_pem(), 6), &block(&kong2.key_pem(), 6));
+    gw.rewrite_config(&bad);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let s = gw.status();
+        if s["last_reload"]["result"] == "failure" || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let errors = status["last_reload"]["errors"].to_string();
+    assert!(
+        errors.contains("certificates[0]") && errors.contains("does not match"),
+        "{status}"
+    );
+    assert_eq!(status["config_hash"], hash.as_str());
+    assert_eq!(served_cn(port, Some("kong.test")), "kong-two");
+}
+
+#[test]
+fn validate_locates_certificate_errors() {
+    let base = support::snapshot(upstream("billing"), upstream("flights"), "");
+    let a = issue("a", &["a.test"], false, None);
+    let b = issue("b", &["b.test"], false, None);
+    let mut yaml = with_kong_certs(
+        &base,
+        &[("c1", &a, &["a.test"]), ("c2", &b, &["a.test"])],
+        &[("x.test", "missing")],
+    );
+    yaml = yaml.replace(&block(&b.key_pem(), 6), "      not a key\n");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.yaml");
+    std::fs::write(&file, &yaml).expect("write");
+    let out = std::process::Command::new(support::BIN)
+        .arg("validate")
+        .arg(&file)
+        .output()
+        .expect("run validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("certificates[1]: key: not a valid PEM private key"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "certificates[1].snis[0] (a.test): \"a.test\" is already served by certificates[0]"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("snis[0] (x.test).certificate: certificate \"missing\" does not exist"),
+        "{text}"
+    );
+}
