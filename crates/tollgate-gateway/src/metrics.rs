@@ -200,6 +200,11 @@ impl Metrics {
         for r in ["success", "failure"] {
             config_reloads.with_label_values(&[r]);
         }
+        for src in ["files", "snapshot"] {
+            for r in ["success", "failure"] {
+                tls_reloads.with_label_values(&[src, r]);
+            }
+        }
         for r in ["idle", "capacity"] {
             limiter_evictions.with_label_values(&[r]);
         }
