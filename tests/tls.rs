@@ -399,3 +399,31 @@ fn validate_locates_certificate_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn route_hosts_and_preserve_host_over_http2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = issue("gw.test", &["gw.test", "other.test"], false, None);
+    let (c, k) = cert.write(dir.path(), "gw");
+    let (a, b) = (upstream("a"), upstream("b"));
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: a
+    url: http://{a}
+    routes: [{{ name: a, paths: [/h], hosts: [gw.test], preserve_host: true }}]
+  - name: b
+    url: http://{b}
+    routes: [{{ name: b, paths: [/h], hosts: [other.test] }}]
+"#
+    );
+    let (_gw, port) = tls_gateway(&yaml, &[(&c, &k)]);
+    let (v, status, body) = curl(port, "gw.test", &c, &["--http2"], "/h");
+    assert_eq!((v.as_str(), status), ("2", 200), "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("echo");
+    assert_eq!(seen["headers"]["host"], format!("gw.test:{port}"), "{seen}");
+    let (v, status, body) = curl(port, "other.test", &c, &["--http2"], "/h");
+    assert_eq!((v.as_str(), status), ("2", 200), "{body}");
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("echo");
+    assert_eq!(seen["headers"]["host"], b.to_string(), "{seen}");
+}

@@ -249,6 +249,9 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     // Same app and phases: the head guard only wraps plain TCP connections
     // and hands TLS ones (HTTP/1.1 or h2 by ALPN) to Pingora untouched.
     if let (Some(t), Some(store)) = (&opts.tls, &tls_store) {
+        if t.pairs.is_empty() && store.current().is_empty() {
+            tracing::warn!(tls = %t.addr, "no --tls-cert and no certificates in the snapshot: TLS handshakes fail until a snapshot brings some");
+        }
         proxy.add_tls_with_settings(&t.addr, None, crate::tls::settings(store.clone())?);
         if !t.pairs.is_empty() {
             server.add_service(background_service(
