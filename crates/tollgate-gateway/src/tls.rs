@@ -178,29 +178,31 @@ impl CertSet {
     }
 }
 
-/// The two sources of certificates and the merged set handshakes read.
+/// The two sources of certificates, in one lock so that a file reload and
+/// a snapshot apply racing each other cannot publish a stale mix.
+#[derive(Default)]
+struct Sources {
+    files: Vec<Arc<CertKey>>,
+    snapshot: Vec<Arc<CertKey>>,
+}
+
+/// The certificate sources and the merged set handshakes read.
 pub struct TlsStore {
     /// `--tls-cert` / `--tls-key` pairs, in order.
     pub files: Vec<(PathBuf, PathBuf)>,
-    from_files: Mutex<Vec<Arc<CertKey>>>,
-    from_snapshot: Mutex<Vec<Arc<CertKey>>>,
+    sources: Mutex<Sources>,
     current: ArcSwap<CertSet>,
 }
 
 impl TlsStore {
     /// Loads every file pair; any bad pair is a start error.
     pub fn load(files: Vec<(PathBuf, PathBuf)>) -> Result<TlsStore, TlsError> {
-        let loaded = files
-            .iter()
-            .map(|(c, k)| CertKey::from_files(c, k).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
         let store = TlsStore {
             files,
-            from_files: Mutex::new(loaded),
-            from_snapshot: Mutex::new(Vec::new()),
+            sources: Mutex::new(Sources::default()),
             current: ArcSwap::from_pointee(CertSet::default()),
         };
-        store.publish();
+        store.reload_files()?;
         Ok(store)
     }
 
@@ -212,31 +214,25 @@ impl TlsStore {
             .map(|(c, k)| CertKey::from_files(c, k).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let n = loaded.len();
-        *self.from_files.lock().unwrap_or_else(|p| p.into_inner()) = loaded;
-        self.publish();
+        self.publish(|s| s.files = loaded);
         Ok(n)
     }
 
     /// Replaces the snapshot's certificates (already validated).
     pub fn set_snapshot(&self, certs: Vec<Arc<CertKey>>) {
-        *self.from_snapshot.lock().unwrap_or_else(|p| p.into_inner()) = certs;
-        self.publish();
+        self.publish(|s| s.snapshot = certs);
     }
 
     /// Files first: the first file pair stays the default certificate.
-    fn publish(&self) {
-        let mut all = self
-            .from_files
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        all.extend(
-            self.from_snapshot
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .cloned(),
-        );
+    fn publish(&self, change: impl FnOnce(&mut Sources)) {
+        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut sources);
+        let all = sources
+            .files
+            .iter()
+            .chain(sources.snapshot.iter())
+            .cloned()
+            .collect();
         self.current.store(Arc::new(CertSet::new(all)));
     }
 
