@@ -52,7 +52,8 @@ pub struct Service {
 }
 
 /// A certificate served on the TLS proxy listener (Kong's `certificates`).
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+/// `Debug` leaves the key out.
+#[derive(Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Certificate {
     #[serde(default)]
@@ -65,6 +66,15 @@ pub struct Certificate {
     /// the names in the certificate.
     #[serde(default)]
     pub snis: Vec<String>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("id", &self.id)
+            .field("snis", &self.snis)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A CA trusted for `https` upstreams that name it (Kong's `ca_certificates`).

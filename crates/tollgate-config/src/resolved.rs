@@ -103,8 +103,8 @@ impl Default for UpstreamTls {
     }
 }
 
-/// A checked certificate for the TLS listener.
-#[derive(Debug, Clone)]
+/// A checked certificate for the TLS listener (`Debug` leaves the key out).
+#[derive(Clone)]
 pub struct CertificateSpec {
     /// Where it was written, for messages.
     pub at: String,
@@ -112,6 +112,15 @@ pub struct CertificateSpec {
     pub key: String,
     /// Names it is served for; empty: the certificate's own.
     pub snis: Vec<String>,
+}
+
+impl std::fmt::Debug for CertificateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateSpec")
+            .field("at", &self.at)
+            .field("snis", &self.snis)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
