@@ -427,3 +427,55 @@ services:
     let seen: serde_json::Value = serde_json::from_str(&body).expect("echo");
     assert_eq!(seen["headers"]["host"], b.to_string(), "{seen}");
 }
+
+#[test]
+fn bad_tls_flags_and_files_are_start_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (c, k) = issue("gw.test", &["gw.test"], false, None).write(dir.path(), "gw");
+    let (_, other_key) = issue("x", &[], false, None).write(dir.path(), "other");
+    let run = |args: &[&str]| {
+        let admin = format!("127.0.0.1:{}", free_port());
+        let listen = format!("127.0.0.1:{}", free_port());
+        let out = std::process::Command::new(support::BIN)
+            .args(["run", "--listen", &listen, "--admin-listen", &admin])
+            .args(args)
+            .output()
+            .expect("run tollgate");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (c, k, other_key) = (
+        c.display().to_string(),
+        k.display().to_string(),
+        other_key.display().to_string(),
+    );
+    let tls = format!("127.0.0.1:{}", free_port());
+    let (ok, err) = run(&["--tls-cert", &c, "--tls-key", &k]);
+    assert!(!ok && err.contains("need --tls-listen"), "{err}");
+    let (ok, err) = run(&["--tls-listen", &tls, "--tls-cert", &c]);
+    assert!(!ok && err.contains("come in pairs"), "{err}");
+    let (ok, err) = run(&[
+        "--tls-listen",
+        &tls,
+        "--tls-cert",
+        &c,
+        "--tls-key",
+        &other_key,
+    ]);
+    assert!(!ok && err.contains("does not match"), "{err}");
+    let missing = dir.path().join("missing.crt").display().to_string();
+    let (ok, err) = run(&[
+        "--tls-listen",
+        &tls,
+        "--tls-cert",
+        &missing,
+        "--tls-key",
+        &k,
+    ]);
+    assert!(
+        !ok && err.contains("cannot read") && err.contains("missing.crt"),
+        "{err}"
+    );
+}
