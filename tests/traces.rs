@@ -1,0 +1,440 @@
+//! Traces: the W3C `traceparent` the upstream receives, and the spans the
+//! gateway exports to an OTLP/HTTP receiver started by the test (protobuf
+//! bodies of `POST /v1/traces`, decoded with the OpenTelemetry protos).
+
+mod support;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{free_port, get, wait_healthy, wait_listening, Resp, BIN};
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT: &str = "00f067aa0ba902b7";
+
+/// An OTLP/HTTP receiver: keeps every export request it is sent.
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    paths: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let r = Receiver {
+            addr: listener.local_addr().expect("addr"),
+            got: Arc::default(),
+            paths: Arc::default(),
+        };
+        let rc = r.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let rc = rc.clone();
+                std::thread::spawn(move || rc.serve(conn));
+            }
+        });
+        r
+    }
+
+    fn serve(&self, mut s: TcpStream) {
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 16384];
+        loop {
+            let end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + len {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body: Vec<u8> = buf.drain(..end + len).skip(end).collect();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            self.paths.lock().unwrap().push(path);
+            let req = ExportTraceServiceRequest::decode(&body[..]).expect("protobuf body");
+            self.got.lock().unwrap().push(req);
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+            if s.write_all(ok).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn spans(&self) -> Vec<Span> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| ss.spans.clone())
+            .collect()
+    }
+
+    /// Waits until the spans of `trace` (hex) include `n`.
+    fn wait_trace(&self, trace: &str, n: usize) -> Vec<Span> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let spans: Vec<Span> = self
+                .spans()
+                .into_iter()
+                .filter(|s| hex::encode(&s.trace_id) == trace)
+                .collect();
+            if spans.len() >= n || Instant::now() > deadline {
+                return spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn resource_attr(&self, key: &str) -> Option<String> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .flat_map(|r| &r.resource_spans)
+            .filter_map(|rs| rs.resource.as_ref())
+            .find_map(|res| string_attr(&res.attributes, key))
+    }
+}
+
+fn string_attr(
+    attrs: &[opentelemetry_proto::tonic::common::v1::KeyValue],
+    key: &str,
+) -> Option<String> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+        .map(|v| match v {
+            Value::StringValue(s) => s.clone(),
+            Value::IntValue(i) => i.to_string(),
+            other => format!("{other:?}"),
+        })
+}
+
+fn attr(span: &Span, key: &str) -> Option<String> {
+    string_attr(&span.attributes, key)
+}
+
+/// A gateway process with its own environment (batching delay of the exporter).
+struct Gw {
+    child: Child,
+    proxy: String,
+    dir: tempfile::TempDir,
+}
+
+impl Gw {
+    fn start(yaml: &str, extra: &[&str], env: &[(&str, &str)]) -> Gw {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("snapshot.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let log = dir.path().join("gateway.log");
+        for _attempt in 0..3 {
+            let proxy = format!("127.0.0.1:{}", free_port());
+            let admin = format!("127.0.0.1:{}", free_port());
+            let mut child = Command::new(BIN)
+                .arg("run")
+                .args(["--listen", &proxy, "--admin-listen", &admin])
+                .args(["--threads", "2", "--shutdown-grace", "5"])
+                .arg("--config")
+                .arg(&config)
+                .args(extra)
+                .envs(env.iter().copied())
+                .env("TOLLGATE_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log"))
+                .spawn()
+                .expect("spawn tollgate");
+            if wait_healthy(&mut child, &admin) && wait_listening(&proxy) {
+                return Gw { child, proxy, dir };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!(
+            "gateway did not start:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        get(&format!("http://{}{path}", self.proxy), headers).expect("request")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The quickstart snapshot with a second plugin in every chain.
+fn snapshot() -> String {
+    let billing = support::upstream("billing");
+    let flights = support::upstream("flights");
+    support::snapshot(billing, flights, "").replace(
+        "plugins:\n  - name: ace\n",
+        "plugins:\n  - name: rate-limiting\n    config: { minute: 1000 }\n  - name: ace\n",
+    )
+}
+
+fn traced(receiver: &Receiver, extra_env: &[(&str, &str)]) -> Gw {
+    let endpoint = format!("http://{}", receiver.addr);
+    let mut env = vec![("OTEL_BSP_SCHEDULE_DELAY", "100")];
+    env.extend_from_slice(extra_env);
+    Gw::start(&snapshot(), &["--otlp-endpoint", &endpoint], &env)
+}
+
+/// The `traceparent` the upstream received, split in its four fields.
+fn upstream_traceparent(r: &Resp) -> Vec<String> {
+    let tp = r.upstream_headers()["traceparent"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no traceparent upstream: {}", r.body))
+        .to_string();
+    tp.split('-').map(str::to_string).collect()
+}
+
+fn by_name<'s>(spans: &'s [Span], name: &str) -> &'s Span {
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        let names: Vec<_> = spans.iter().map(|s| &s.name).collect();
+        panic!("no span {name:?} among {names:?}")
+    })
+}
+
+#[test]
+fn continues_the_callers_trace_and_exports_the_request_spans() {
+    let receiver = Receiver::start();
+    let gw = traced(&receiver, &[]);
+    let incoming = format!("00-{TRACE}-{PARENT}-01");
+    let r = gw.get(
+        "/flights",
+        &[
+            ("apikey", "partner-key"),
+            ("traceparent", &incoming),
+            ("tracestate", "vendor=opaque"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tp = upstream_traceparent(&r);
+    assert_eq!(tp[0], "00");
+    assert_eq!(tp[1], TRACE, "the upstream continues the caller's trace");
+    assert_ne!(tp[2], PARENT, "the gateway's own span is the parent");
+    assert_eq!(tp[2].len(), 16);
+    assert_eq!(tp[3], "01");
+    assert_eq!(r.upstream_headers()["tracestate"], "vendor=opaque");
+
+    let spans = receiver.wait_trace(TRACE, 4);
+    let server = by_name(&spans, "GET flights");
+    assert_eq!(server.kind, SpanKind::Server as i32);
+    assert_eq!(hex::encode(&server.parent_span_id), PARENT);
+    assert_eq!(server.trace_state, "vendor=opaque");
+    assert_eq!(attr(server, "http.request.method").as_deref(), Some("GET"));
+    assert_eq!(attr(server, "http.route").as_deref(), Some("flights"));
+    assert_eq!(
+        attr(server, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    assert_eq!(attr(server, "tollgate.service").as_deref(), Some("flights"));
+    assert_eq!(
+        attr(server, "tollgate.ace.decision").as_deref(),
+        Some("allow")
+    );
+    assert_eq!(
+        attr(server, "tollgate.package").as_deref(),
+        Some("partners")
+    );
+    assert_eq!(
+        attr(server, "tollgate.application").as_deref(),
+        Some("partner-app")
+    );
+    assert_eq!(
+        attr(server, "tollgate.operation").as_deref(),
+        Some("list-flights")
+    );
+    let server_id = hex::encode(&server.span_id);
+    for span in &spans {
+        for kv in &span.attributes {
+            let v = format!("{:?}", kv.value);
+            assert!(
+                !v.contains("partner-key"),
+                "the key leaked in {}: {v}",
+                span.name
+            );
+        }
+    }
+
+    let upstream = by_name(&spans, "upstream GET");
+    assert_eq!(upstream.kind, SpanKind::Client as i32);
+    assert_eq!(
+        hex::encode(&upstream.span_id),
+        tp[2],
+        "the upstream's parent is this span"
+    );
+    assert_eq!(hex::encode(&upstream.parent_span_id), server_id);
+    for plugin in ["plugin rate-limiting", "plugin ace"] {
+        let p = by_name(&spans, plugin);
+        assert_eq!(hex::encode(&p.parent_span_id), server_id, "{plugin}");
+        assert!(
+            p.start_time_unix_nano >= server.start_time_unix_nano,
+            "{plugin}"
+        );
+        assert!(
+            p.end_time_unix_nano <= server.end_time_unix_nano,
+            "{plugin}"
+        );
+    }
+    assert!(upstream.start_time_unix_nano >= server.start_time_unix_nano);
+    assert!(upstream.end_time_unix_nano <= server.end_time_unix_nano);
+    assert_eq!(
+        receiver.resource_attr("service.name").as_deref(),
+        Some("tollgate")
+    );
+    assert_eq!(
+        receiver.resource_attr("service.version").as_deref(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert!(receiver
+        .paths
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|p| p == "/v1/traces"));
+}
+
+#[test]
+fn starts_a_sampled_trace_without_a_valid_traceparent() {
+    let receiver = Receiver::start();
+    let gw = traced(&receiver, &[]);
+    let cases: [&[(&str, &str)]; 2] = [
+        &[("apikey", "partner-key")],
+        &[
+            ("apikey", "partner-key"),
+            (
+                "traceparent",
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "vendor=stale"),
+        ],
+    ];
+    for headers in cases {
+        let r = gw.get("/flights", headers);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let tp = upstream_traceparent(&r);
+        assert_eq!(tp[1].len(), 32);
+        assert_ne!(tp[1], "0".repeat(32));
+        assert_eq!(tp[3], "01", "a started trace is sampled");
+        assert!(
+            r.upstream_headers().get("tracestate").is_none(),
+            "the replaced trace's state is not sent on"
+        );
+        let spans = receiver.wait_trace(&tp[1], 4);
+        let server = by_name(&spans, "GET flights");
+        assert!(server.parent_span_id.is_empty(), "a root span");
+        assert_eq!(hex::encode(&by_name(&spans, "upstream GET").span_id), tp[2]);
+    }
+    // A refused request still has its server span, with the refusal.
+    let r = gw.get("/billing", &[("apikey", "pending-key")]);
+    assert_eq!(r.status, 403, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let refused = loop {
+        let found = receiver
+            .spans()
+            .into_iter()
+            .find(|s| attr(s, "http.response.status_code").as_deref() == Some("403"));
+        if let Some(s) = found {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no span for the 403");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(refused.name, "GET billing");
+    assert_eq!(
+        attr(&refused, "tollgate.ace.decision").as_deref(),
+        Some("forbidden")
+    );
+}
+
+#[test]
+fn without_an_endpoint_trace_headers_pass_through_untouched() {
+    let gw = Gw::start(&snapshot(), &[], &[]);
+    let incoming = format!("00-{TRACE}-{PARENT}-01");
+    let r = gw.get(
+        "/flights",
+        &[
+            ("apikey", "partner-key"),
+            ("traceparent", &incoming),
+            ("tracestate", "vendor=opaque"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.upstream_headers()["traceparent"], incoming.as_str());
+    assert_eq!(r.upstream_headers()["tracestate"], "vendor=opaque");
+    // Not even an invalid one is touched, and none is made up.
+    let r = gw.get(
+        "/flights",
+        &[("apikey", "partner-key"), ("traceparent", "garbage")],
+    );
+    assert_eq!(r.upstream_headers()["traceparent"], "garbage");
+    let r = gw.get("/flights", &[("apikey", "partner-key")]);
+    assert!(r.upstream_headers().get("traceparent").is_none());
+    assert!(!gw.log().contains("OTLP"));
+}
+
+#[test]
+fn queued_spans_are_exported_when_the_gateway_stops() {
+    let receiver = Receiver::start();
+    // Batches would wait a minute: only the shutdown flush can send this one.
+    let mut gw = traced(&receiver, &[("OTEL_BSP_SCHEDULE_DELAY", "60000")]);
+    let incoming = format!("00-{TRACE}-{PARENT}-01");
+    let r = gw.get(
+        "/flights",
+        &[("apikey", "partner-key"), ("traceparent", &incoming)],
+    );
+    assert_eq!(r.status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(receiver.spans().is_empty(), "exported before the delay");
+    let ok = Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gw.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "gateway did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let spans = receiver.wait_trace(TRACE, 4);
+    assert!(
+        spans.iter().any(|s| s.name == "GET flights"),
+        "spans after shutdown: {spans:?}\n{}",
+        gw.log()
+    );
+}
