@@ -22,8 +22,7 @@ struct Common<'a> {
 impl Common<'_> {
     fn span(
         &self,
-        id: SpanId,
-        parent: SpanId,
+        (id, parent): (SpanId, SpanId),
         kind: SpanKind,
         name: Cow<'static, str>,
         (start, end): (SystemTime, SystemTime),
@@ -151,8 +150,7 @@ pub fn build(
     let ids = RandomIdGenerator::default();
     let mut spans = Vec::with_capacity(2 + 2 * trace.plugins.len());
     spans.push(c.span(
-        trace.server,
-        trace.remote_parent.unwrap_or(SpanId::INVALID),
+        (trace.server, trace.remote_parent.unwrap_or(SpanId::INVALID)),
         SpanKind::Server,
         Cow::Owned(name),
         (trace.at(ctx.start), trace.at(now)),
@@ -162,8 +160,7 @@ pub fn build(
     for step in &trace.plugins {
         let id = ids.new_span_id();
         spans.push(c.span(
-            id,
-            trace.server,
+            (id, trace.server),
             SpanKind::Internal,
             Cow::Owned(format!("plugin {}", step.name)),
             (trace.at(step.start), trace.at(step.end)),
@@ -172,8 +169,7 @@ pub fn build(
         ));
         if let Some((start, end)) = step.redis {
             spans.push(c.span(
-                ids.new_span_id(),
-                id,
+                (ids.new_span_id(), id),
                 SpanKind::Client,
                 Cow::Borrowed("redis limiter"),
                 (trace.at(start), trace.at(end)),
@@ -196,8 +192,7 @@ pub fn build(
             ));
         }
         spans.push(c.span(
-            trace.upstream,
-            trace.server,
+            (trace.upstream, trace.server),
             SpanKind::Client,
             Cow::Owned(format!("upstream {method}")),
             (trace.at(start), trace.at(end)),
