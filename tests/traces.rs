@@ -438,3 +438,40 @@ fn queued_spans_are_exported_when_the_gateway_stops() {
         gw.log()
     );
 }
+
+#[test]
+fn a_redis_limiter_call_has_its_own_span_under_the_plugin() {
+    let redis = support::procs::Redis::start(free_port(), None);
+    let yaml = support::cluster::items_snapshot(
+        support::upstream("items"),
+        "sync_rate: 0",
+        &support::cluster::local_redis(redis.port, 500),
+        "{ limit: 100, duration: minutes }",
+    );
+    let receiver = Receiver::start();
+    let endpoint = format!("http://{}", receiver.addr);
+    let gw = Gw::start(
+        &yaml,
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let incoming = format!("00-{TRACE}-{PARENT}-01");
+    let r = gw.get("/items", &[("apikey", "k1"), ("traceparent", &incoming)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        redis.command(&["DBSIZE"]).trim() != ":0",
+        "the limit was charged in Redis"
+    );
+    let spans = receiver.wait_trace(TRACE, 4);
+    let server = by_name(&spans, "GET r");
+    assert_eq!(attr(server, "tollgate.package").as_deref(), Some("pkg"));
+    assert_eq!(attr(server, "tollgate.application").as_deref(), Some("app"));
+    let ace = by_name(&spans, "plugin ace");
+    assert_eq!(ace.parent_span_id, server.span_id);
+    let call = by_name(&spans, "redis limiter");
+    assert_eq!(call.kind, SpanKind::Client as i32);
+    assert_eq!(call.parent_span_id, ace.span_id);
+    assert_eq!(attr(call, "db.system.name").as_deref(), Some("redis"));
+    assert!(call.start_time_unix_nano >= ace.start_time_unix_nano);
+    assert!(call.end_time_unix_nano <= ace.end_time_unix_nano);
+}
