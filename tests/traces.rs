@@ -475,3 +475,47 @@ fn a_redis_limiter_call_has_its_own_span_under_the_plugin() {
     assert!(call.start_time_unix_nano >= ace.start_time_unix_nano);
     assert!(call.end_time_unix_nano <= ace.end_time_unix_nano);
 }
+
+#[test]
+fn a_collector_that_never_answers_does_not_slow_requests() {
+    // Accepts connections and never reads or answers them.
+    let hole = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = hole.local_addr().expect("addr");
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for conn in hole.incoming().flatten() {
+            keep.lock().unwrap().push(conn);
+        }
+    });
+    let endpoint = format!("http://{addr}");
+    let gw = Gw::start(
+        &snapshot(),
+        &["--otlp-endpoint", &endpoint],
+        &[
+            ("OTEL_BSP_SCHEDULE_DELAY", "20"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "16"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4"),
+        ],
+    );
+    let start = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..100 {
+        let t = Instant::now();
+        let r = gw.get("/flights", &[("apikey", "partner-key")]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        slowest = slowest.max(t.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a request waited for the exporter: {slowest:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(!held.lock().unwrap().is_empty(), "the exporter connected");
+    // 400 spans into a queue of 16 behind a stuck export: the SDK drops and says so.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.log().contains("SpanDroppingStarted") {
+        assert!(Instant::now() < deadline, "no drop logged:\n{}", gw.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
