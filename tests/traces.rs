@@ -519,3 +519,16 @@ fn a_collector_that_never_answers_does_not_slow_requests() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn an_endpoint_that_is_not_an_http_url_is_a_start_error() {
+    let out = Command::new(BIN)
+        .args(["run", "--otlp-endpoint", "collector:4318"])
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin-listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--otlp-endpoint \"collector:4318\""), "{err}");
+}
