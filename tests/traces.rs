@@ -532,3 +532,36 @@ fn an_endpoint_that_is_not_an_http_url_is_a_start_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--otlp-endpoint \"collector:4318\""), "{err}");
 }
+
+#[test]
+fn a_caller_trace_that_is_not_sampled_is_propagated_but_not_exported() {
+    let receiver = Receiver::start();
+    let gw = traced(&receiver, &[]);
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let r = gw.get(
+        "/flights",
+        &[
+            ("apikey", "partner-key"),
+            ("traceparent", &format!("00-{unsampled}-{PARENT}-00")),
+        ],
+    );
+    let tp = upstream_traceparent(&r);
+    assert_eq!(tp[1], unsampled);
+    assert_ne!(tp[2], PARENT);
+    assert_eq!(tp[3], "00", "the caller's decision is kept");
+    // A sampled request after it: once its spans are in, the first one's
+    // would have been too.
+    let r = gw.get(
+        "/flights",
+        &[
+            ("apikey", "partner-key"),
+            ("traceparent", &format!("00-{TRACE}-{PARENT}-01")),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(receiver.wait_trace(TRACE, 4).len(), 4);
+    assert!(receiver
+        .spans()
+        .iter()
+        .all(|s| hex::encode(&s.trace_id) != unsampled));
+}
