@@ -26,6 +26,7 @@ pub mod request_id;
 pub mod server;
 pub mod shadow;
 pub mod state;
+pub mod trace;
 pub mod trusted;
 pub mod tuning;
 pub mod upstream;

@@ -57,6 +57,8 @@ pub struct Gateway {
     pub trusted_ips: crate::trusted::TrustedIps,
     /// `--access-log`: one JSON line per request, when set.
     pub access_log: Option<crate::access_log::AccessLog>,
+    /// `--otlp-endpoint`: spans exported over OTLP, when set.
+    pub traces: Option<crate::trace::Traces>,
     last_reload: Mutex<Option<ReloadRecord>>,
 }
 
@@ -178,6 +180,7 @@ impl Gateway {
             apply_lock: Mutex::new(()),
             trusted_ips: Default::default(),
             access_log: None,
+            traces: None,
             last_reload: Mutex::new(None),
         })
     }
@@ -191,6 +194,12 @@ impl Gateway {
     /// Turns on the access log.
     pub fn with_access_log(mut self, log: Option<crate::access_log::AccessLog>) -> Self {
         self.access_log = log;
+        self
+    }
+
+    /// Turns on tracing.
+    pub fn with_traces(mut self, traces: Option<crate::trace::Traces>) -> Self {
+        self.traces = traces;
         self
     }
 
