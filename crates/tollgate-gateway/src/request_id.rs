@@ -21,7 +21,8 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 /// Longest client id kept; longer ones are replaced.
 const MAX_LEN: usize = 200;
 
-/// Threads that have generated an id so far: each takes the next slot.
+/// Threads that have generated an id so far: each takes the next slot
+/// (16 bits; ids are generated on the fixed pool of proxy threads only).
 static SLOTS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
