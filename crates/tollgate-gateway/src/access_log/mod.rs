@@ -2,7 +2,8 @@
 //! request, written off the request path.
 //!
 //! A request thread fills a fixed-size [`record::Record`] (indices into the
-//! snapshot it holds, integers for times; no allocation, no formatting) and
+//! snapshot it holds, integers for times; no formatting, and no allocation
+//! unless the path is longer than 96 bytes) and
 //! hands it to a writer thread through a bounded channel; when the channel
 //! is full the line is dropped and counted
 //! (`tollgate_access_log_dropped_total`) rather than making a request wait
