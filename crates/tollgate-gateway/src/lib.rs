@@ -23,6 +23,7 @@ pub mod probe;
 pub mod proxy;
 pub mod reply;
 pub mod request_id;
+pub mod retire;
 pub mod server;
 pub mod shadow;
 pub mod state;

@@ -24,11 +24,7 @@ impl ProxyHttp for TollgateProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        // Ids exist to find a request in the access log: without one, no
-        // cost (a client's own header still reaches the upstream untouched).
-        if self.gw.access_log.is_some() {
-            request_id::assign(session.req_header(), ctx);
-        }
+        request_id::assign(session.req_header(), ctx);
         trace::begin(&self.gw, session.req_header(), ctx);
         access::request_filter(&self.gw, session, ctx).await
     }
@@ -105,7 +101,8 @@ impl ProxyHttp for TollgateProxy {
             upstream::failed_after_connect(ctx, e);
         }
         observe::record(&self.gw, session, ctx);
-        access_log::record(&self.gw, session, ctx);
         trace::record(&self.gw, session, ctx);
+        // Last: it moves the request id and the snapshot out of `ctx`.
+        access_log::record(&self.gw, session, ctx);
     }
 }

@@ -60,6 +60,8 @@ pub struct Gateway {
     /// `--otlp-endpoint`: spans exported over OTLP, when set.
     pub traces: Option<crate::trace::Traces>,
     last_reload: Mutex<Option<ReloadRecord>>,
+    /// Frees replaced snapshots once no request holds them (`retire.rs`).
+    retirer: crate::retire::Retirer<Loaded>,
 }
 
 /// The last attempt to apply a snapshot, successful or not.
@@ -182,6 +184,7 @@ impl Gateway {
             access_log: None,
             traces: None,
             last_reload: Mutex::new(None),
+            retirer: crate::retire::Retirer::default(),
         })
     }
 
@@ -301,7 +304,7 @@ impl Gateway {
             .config_version
             .set(version.map(|v| v as i64).unwrap_or(0));
         drop(guard);
-        retire(old);
+        self.retirer.retire(old);
         Ok(applied)
     }
 
@@ -342,23 +345,5 @@ fn low_priority<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
             Some(f) => f(),
             None => std::panic::resume_unwind(Box::new("snapshot apply closure lost")),
         },
-    }
-}
-
-/// Frees a replaced snapshot off the request path. Requests still in flight
-/// hold clones and whoever drops the last one frees it; freeing millions of
-/// entries must not land on a proxy thread, nor make the apply wait for a
-/// long-lived request. So a cleanup thread waits for the last reference.
-fn retire(old: Arc<Loaded>) {
-    let spawned = std::thread::Builder::new()
-        .name("tollgate-retire".into())
-        .spawn(move || {
-            while Arc::strong_count(&old) > 1 {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            drop(old);
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot start the snapshot cleanup thread: {e}");
     }
 }
