@@ -71,7 +71,12 @@ fn server_attributes(session: &Session, ctx: &RequestCtx, status: u16) -> Vec<Ke
         "http.response.status_code",
         i64::from(status),
     ));
-    if let Some(id) = crate::request_id::bytes(ctx).and_then(|b| std::str::from_utf8(b).ok()) {
+    if let Some(id) = ctx
+        .request_id
+        .as_ref()
+        .map(|r| r.as_bytes())
+        .and_then(|b| std::str::from_utf8(b).ok())
+    {
         a.push(KeyValue::new("tollgate.request_id", text(id)));
     }
     let snap = ctx.loaded.as_ref().map(|l| &l.snap);
