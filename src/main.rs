@@ -73,6 +73,10 @@ struct RunArgs {
     /// Access log, one JSON line per request: `stdout` or a file (reopened on SIGHUP). Off when unset.
     #[arg(long, env = "TOLLGATE_ACCESS_LOG")]
     access_log: Option<String>,
+    /// OTLP/HTTP collector (e.g. http://127.0.0.1:4318) to export spans to;
+    /// the W3C traceparent is continued or started only when set.
+    #[arg(long, env = "TOLLGATE_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     #[command(flatten)]
     edge: EdgeArgs,
     #[command(flatten)]
@@ -360,6 +364,7 @@ fn run(args: RunArgs) -> Result<()> {
         },
         tuning: args.tune.tuning(),
         access_log: args.access_log,
+        otlp_endpoint: args.otlp_endpoint,
         lifecycle: args.life.lifecycle(),
         tls: args.tls.listener()?,
     })
@@ -409,6 +414,7 @@ fn demo(args: DemoArgs) -> Result<()> {
         state: Default::default(),
         tuning: Default::default(),
         access_log: None,
+        otlp_endpoint: None,
         lifecycle: Default::default(),
         tls: None,
     })

@@ -2,10 +2,12 @@
 //! the route's path policies, run the route's plugin chain, and decide the
 //! upstream request line.
 
+use crate::cluster::Backend;
 use crate::ctx::RequestCtx;
 use crate::reply::write_reply;
 use crate::state::Gateway;
 use crate::state::Loaded;
+use crate::trace::{PluginStep, RequestTrace};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use pingora::Result;
@@ -144,7 +146,8 @@ async fn decide(
         limiter: &gw.limiter,
         now_ns: gw.now_ns(),
     };
-    let flow = run_chain(gw, loaded, &snap.chains[rm.route as usize], &mut cx).await;
+    let chain = &snap.chains[rm.route as usize];
+    let flow = run_chain(gw, loaded, chain, &mut cx, ctx.trace.as_deref_mut()).await;
     if let Some(d) = ctx.state.ace_decision {
         gw.metrics.ace_decision(d, ctx.state.ace_shadow);
         if ctx.state.shadow.is_some() {
@@ -189,26 +192,49 @@ async fn decide(
 
 /// Runs a chain in order, timing each plugin; stops at the first response.
 /// A plugin that needs a limit charged gets it charged on the backend its
-/// counters name (local, or Redis), then finishes.
-async fn run_chain(gw: &Gateway, loaded: &Loaded, chain: &Chain, cx: &mut AccessCx<'_>) -> Flow {
+/// counters name (local, or Redis), then finishes. With tracing on, each
+/// plugin's and Redis call's start and end are recorded for its spans.
+async fn run_chain(
+    gw: &Gateway,
+    loaded: &Loaded,
+    chain: &Chain,
+    cx: &mut AccessCx<'_>,
+    mut trace: Option<&mut RequestTrace>,
+) -> Flow {
     for entry in chain.entries() {
         let Some(plugin) = entry.pick(cx.state.identity.consumer) else {
             continue;
         };
         let started = Instant::now();
+        let mut redis = None;
         let flow = match plugin.access(cx) {
             Access::Done(flow) => flow,
             Access::Charge(charge, resume) => {
                 let outcome = match loaded.backends.get(charge.counters as usize) {
+                    Some(backend @ Backend::Redis(_)) if trace.is_some() => {
+                        let start = Instant::now();
+                        let outcome = backend.charge(&gw.limiter, &charge, cx.now_ns).await;
+                        redis = Some((start, Instant::now()));
+                        outcome
+                    }
                     Some(backend) => backend.charge(&gw.limiter, &charge, cx.now_ns).await,
                     None => gw.limiter.charge(charge.key, &charge.limit, cx.now_ns),
                 };
                 plugin.resume(cx, resume, outcome)
             }
         };
+        let ended = Instant::now();
         gw.metrics
             .plugin_timer(entry.name)
-            .observe(started.elapsed().as_secs_f64());
+            .observe(ended.duration_since(started).as_secs_f64());
+        if let Some(t) = trace.as_deref_mut() {
+            t.plugins.push(PluginStep {
+                name: entry.name,
+                start: started,
+                end: ended,
+                redis,
+            });
+        }
         if let Flow::Respond(r) = flow {
             return Flow::Respond(r);
         }

@@ -144,7 +144,8 @@ impl BackgroundService for DnsRefresher {
 }
 
 /// Runs the periodic Redis syncs of shared counters (`sync_rate`), and the
-/// catch-up after an outage.
+/// catch-up after an outage: every 5 ms while a snapshot uses Redis, and not
+/// at all (no timer) while none does.
 pub struct ClusterSync {
     pub gw: Arc<Gateway>,
 }
@@ -156,9 +157,11 @@ impl BackgroundService for ClusterSync {
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                _ = async {
+                    gw.cluster.wait_for_backend().await;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     crate::cluster::sync_due(&gw.cluster, &gw.limiter, || gw.now_ns()).await;
-                }
+                } => {}
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct RequestCtx {
     pub lb_cookie: Option<String>,
     /// `X-Request-ID`: the client's, or generated (`request_id.rs`).
     pub request_id: Option<crate::request_id::RequestId>,
+    /// Trace ids and timings, with tracing on (`trace/`).
+    pub trace: Option<Box<crate::trace::RequestTrace>>,
 }
 
 impl RequestCtx {
@@ -47,6 +49,7 @@ impl RequestCtx {
             lb_responded: false,
             lb_cookie: None,
             request_id: None,
+            trace: None,
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::ctx::RequestCtx;
 use crate::state::Gateway;
-use crate::{access, access_log, headers, observe, reply, request_id, shadow, upstream};
+use crate::{access, access_log, headers, observe, reply, request_id, shadow, trace, upstream};
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -24,11 +24,8 @@ impl ProxyHttp for TollgateProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        // Ids exist to find a request in the access log: without one, no
-        // cost (a client's own header still reaches the upstream untouched).
-        if self.gw.access_log.is_some() {
-            request_id::assign(session.req_header(), ctx);
-        }
+        request_id::assign(session.req_header(), ctx);
+        trace::begin(&self.gw, session.req_header(), ctx);
         access::request_filter(&self.gw, session, ctx).await
     }
 
@@ -63,7 +60,7 @@ impl ProxyHttp for TollgateProxy {
             .map(|a| a.ip());
         upstream::rewrite(upstream_request, client_ip, ctx)?;
         request_id::set_upstream(upstream_request, ctx);
-        Ok(())
+        trace::set_upstream(upstream_request, ctx)
     }
 
     async fn upstream_response_filter(
@@ -104,6 +101,8 @@ impl ProxyHttp for TollgateProxy {
             upstream::failed_after_connect(ctx, e);
         }
         observe::record(&self.gw, session, ctx);
+        trace::record(&self.gw, session, ctx);
+        // Last: it moves the request id and the snapshot out of `ctx`.
         access_log::record(&self.gw, session, ctx);
     }
 }

@@ -1,16 +1,18 @@
-//! `X-Request-ID`, with the access log on: a client's is kept (when it is a
-//! sane token), otherwise one is generated; the upstream receives it, the
-//! client gets it back, and the access log records it. Without the access
-//! log nothing is done (a client's header passes through like any other):
-//! the two header inserts alone cost about 2.5 % of a proxied request.
+//! `X-Request-ID` on every request: a client's is kept (when it is a sane
+//! token: 1 to 200 visible ASCII characters, sent once), otherwise one is
+//! generated; the upstream receives it, the client gets it back on every
+//! response (the gateway's own 4xx/5xx included), and the access log
+//! records it.
 //!
-//! Generated ids are a random per-process prefix and a counter, as 32 hex
-//! characters: unique without a random draw per request, and kept inline,
-//! so the only allocations are the header values actually sent.
+//! Generated ids are 32 hex characters: a random per-process prefix (16), a
+//! per-thread slot (4) and a per-thread counter (12). Unique without a random
+//! draw or a shared atomic per request, and kept inline, so the only
+//! allocations are the header values actually sent.
 
 use crate::ctx::RequestCtx;
 use http::HeaderValue;
 use pingora::http::{RequestHeader, ResponseHeader};
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -19,7 +21,15 @@ pub const X_REQUEST_ID: &str = "x-request-id";
 /// Longest client id kept; longer ones are replaced.
 const MAX_LEN: usize = 200;
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Threads that have generated an id so far: each takes the next slot
+/// (16 bits; ids are generated on the fixed pool of proxy threads only).
+static SLOTS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's next id: its slot in the top 16 bits, a counter below
+    /// (2^48 ids per thread before it would wrap into the next slot).
+    static NEXT: Cell<u64> = const { Cell::new(u64::MAX) };
+}
 
 fn prefix() -> u64 {
     static PREFIX: OnceLock<u64> = OnceLock::new();
@@ -46,10 +56,23 @@ pub enum RequestId {
     },
 }
 
-/// A fresh id: 16 hex characters of the process prefix, 16 of the counter.
+/// This thread's next (slot, counter) word.
+fn next() -> u64 {
+    NEXT.with(|c| {
+        let mut n = c.get();
+        if n == u64::MAX {
+            n = SLOTS.fetch_add(1, Ordering::Relaxed) << 48;
+        }
+        c.set(n.wrapping_add(1));
+        n
+    })
+}
+
+/// A fresh id: 16 hex characters of the process prefix, 4 of the thread's
+/// slot, 12 of its counter.
 pub fn generate() -> [u8; 32] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = next();
     let mut buf = [0u8; 32];
     for (i, b) in prefix()
         .to_be_bytes()
@@ -83,12 +106,13 @@ pub fn assign(req: &RequestHeader, ctx: &mut RequestCtx) {
     });
 }
 
-/// The id's bytes, for the access log.
-pub fn bytes(ctx: &RequestCtx) -> Option<&[u8]> {
-    match &ctx.request_id {
-        Some(RequestId::Client(v)) => Some(v.as_bytes()),
-        Some(RequestId::Generated { id, .. }) => Some(id),
-        None => None,
+impl RequestId {
+    /// The id's bytes, for the access log.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Client(v) => v.as_bytes(),
+            RequestId::Generated { id, .. } => id,
+        }
     }
 }
 
@@ -127,6 +151,12 @@ mod tests {
         let b = generate();
         assert_ne!(a, b);
         assert!(valid(&header(&a)));
+        // Another thread counts from its own slot: no id is repeated.
+        let c = std::thread::spawn(generate).join().expect("thread");
+        assert_ne!(a, c);
+        assert_ne!(b, c);
+        assert_eq!(a[..16], c[..16], "one prefix per process");
+        assert_ne!(a[16..20], c[16..20], "one slot per thread");
     }
 
     #[test]

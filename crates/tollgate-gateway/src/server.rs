@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub tuning: crate::tuning::Tuning,
     /// `--access-log`: `stdout` or a file path (reopened on SIGHUP); off when `None`.
     pub access_log: Option<String>,
+    /// `--otlp-endpoint`: OTLP/HTTP collector for spans; tracing is off when `None`.
+    pub otlp_endpoint: Option<String>,
     /// Shutdown grace period and socket hand-over on upgrade.
     pub lifecycle: crate::drain::Lifecycle,
     /// `--tls-listen` and its certificate/key file pairs.
@@ -85,6 +87,8 @@ pub enum StartError {
     },
     #[error("--tls-listen: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Traces(#[from] crate::trace::ExportError),
     #[error("control plane TLS: {0}")]
     FeedTls(crate::feed::TlsSetupError),
     #[error("the admin API would listen on {0}, which is not a loopback address, without --admin-token: anyone who can reach it could replace the snapshot. Set --admin-token (TOLLGATE_ADMIN_TOKEN), listen on 127.0.0.1, or pass --admin-insecure to accept the risk")]
@@ -129,12 +133,24 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         path: opts.access_log.clone().unwrap_or_default(),
         source,
     })?;
+    let traces = match &opts.otlp_endpoint {
+        Some(endpoint) => {
+            let traces = crate::trace::Traces::start(endpoint)?;
+            tracing::info!(endpoint = %endpoint, "exporting spans over OTLP/HTTP");
+            Some(traces)
+        }
+        None => None,
+    };
     // Certificates are read before anything listens, so a bad file is a start error.
     let tls_store = match &opts.tls {
         Some(t) => Some(Arc::new(crate::tls::TlsStore::load(t.pairs.clone())?)),
         None => None,
     };
-    let gw = Arc::new(gw.with_access_log(log).with_tls(tls_store.clone()));
+    let gw = Arc::new(
+        gw.with_access_log(log)
+            .with_traces(traces)
+            .with_tls(tls_store.clone()),
+    );
     let mut cached_epoch: Option<String> = None;
     if let Some(path) = &opts.config {
         let bytes = std::fs::read(path).map_err(|e| StartError::Config {
@@ -231,6 +247,9 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         Box::new(move || {
             if let Some(log) = &flush_gw.access_log {
                 log.flush_pending(Duration::from_secs(1));
+            }
+            if let Some(traces) = &flush_gw.traces {
+                traces.shutdown(Duration::from_secs(2));
             }
         }),
     )

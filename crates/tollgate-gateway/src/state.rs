@@ -60,9 +60,13 @@ pub struct Gateway {
     pub trusted_ips: crate::trusted::TrustedIps,
     /// `--access-log`: one JSON line per request, when set.
     pub access_log: Option<crate::access_log::AccessLog>,
+    /// `--otlp-endpoint`: spans exported over OTLP, when set.
+    pub traces: Option<crate::trace::Traces>,
     /// The TLS listener's certificates, when `--tls-listen` is set.
     pub tls: Option<Arc<crate::tls::TlsStore>>,
     last_reload: Mutex<Option<ReloadRecord>>,
+    /// Frees replaced snapshots once no request holds them (`retire.rs`).
+    retirer: crate::retire::Retirer<Loaded>,
 }
 
 /// The last attempt to apply a snapshot, successful or not.
@@ -189,8 +193,10 @@ impl Gateway {
             apply_lock: Mutex::new(()),
             trusted_ips: Default::default(),
             access_log: None,
+            traces: None,
             tls: None,
             last_reload: Mutex::new(None),
+            retirer: crate::retire::Retirer::default(),
         })
     }
 
@@ -203,6 +209,12 @@ impl Gateway {
     /// Turns on the access log.
     pub fn with_access_log(mut self, log: Option<crate::access_log::AccessLog>) -> Self {
         self.access_log = log;
+        self
+    }
+
+    /// Turns on tracing.
+    pub fn with_traces(mut self, traces: Option<crate::trace::Traces>) -> Self {
+        self.traces = traces;
         self
     }
 
@@ -319,7 +331,7 @@ impl Gateway {
             .config_version
             .set(version.map(|v| v as i64).unwrap_or(0));
         drop(guard);
-        retire(old);
+        self.retirer.retire(old);
         Ok(applied)
     }
 
@@ -392,23 +404,5 @@ fn low_priority<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
             Some(f) => f(),
             None => std::panic::resume_unwind(Box::new("snapshot apply closure lost")),
         },
-    }
-}
-
-/// Frees a replaced snapshot off the request path. Requests still in flight
-/// hold clones and whoever drops the last one frees it; freeing millions of
-/// entries must not land on a proxy thread, nor make the apply wait for a
-/// long-lived request. So a cleanup thread waits for the last reference.
-fn retire(old: Arc<Loaded>) {
-    let spawned = std::thread::Builder::new()
-        .name("tollgate-retire".into())
-        .spawn(move || {
-            while Arc::strong_count(&old) > 1 {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            drop(old);
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot start the snapshot cleanup thread: {e}");
     }
 }

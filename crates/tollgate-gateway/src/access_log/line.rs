@@ -1,11 +1,9 @@
-//! One access-log line, formatted into a reused buffer. See `docs/admin.md`
-//! for the fields.
+//! One access-log line, formatted from a [`Record`] on the writer thread
+//! into its reused buffer. See `docs/admin.md` for the fields.
 
-use crate::ctx::RequestCtx;
-use pingora::proxy::Session;
+use super::record::{Binding, Record};
 use std::io::Write;
-use std::time::SystemTime;
-use tollgate_core::request::RateHeaders;
+use std::time::{Duration, SystemTime};
 
 // Lines are formatted by hand: `core::fmt` cost more than the rest of the
 // line together (numbers, the timestamp and the address were most of it).
@@ -64,27 +62,35 @@ fn key(buf: &mut Vec<u8>, k: &str) {
     buf.extend_from_slice(b"\":");
 }
 
-thread_local! {
-    /// The last second formatted on this thread: "YYYY-MM-DDTHH:MM:SS".
-    static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+/// The last second formatted: "YYYY-MM-DDTHH:MM:SS", and which second it is.
+pub(super) struct Second {
+    secs: u64,
+    text: [u8; 19],
+}
+
+impl Default for Second {
+    fn default() -> Self {
+        Second {
+            secs: u64::MAX,
+            text: [0; 19],
+        }
+    }
 }
 
 /// Appends the RFC 3339 UTC time with milliseconds; the date and time of
-/// day are formatted once a second per thread.
-fn push_time(buf: &mut Vec<u8>, now: SystemTime) {
-    let since = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
+/// day are formatted once a second.
+fn push_time(buf: &mut Vec<u8>, second: &mut Second, since: Duration) {
     let secs = since.as_secs();
-    let (cached, mut text) = SECOND.get();
-    if cached != secs {
-        let full = humantime::format_rfc3339_seconds(now).to_string();
+    if second.secs != secs {
+        let full =
+            humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+                .to_string();
         if let Some(head) = full.as_bytes().get(..19) {
-            text.copy_from_slice(head);
+            second.text.copy_from_slice(head);
         }
-        SECOND.set((secs, text));
+        second.secs = secs;
     }
-    buf.extend_from_slice(&text);
+    buf.extend_from_slice(&second.text);
     let ms = since.subsec_millis();
     buf.extend_from_slice(&[
         b'.',
@@ -117,16 +123,12 @@ fn unit_name(u: tollgate_config::Unit) -> &'static str {
     u.name()
 }
 
-/// The limit that bound the request: ACE's (applied or shadow), else the
-/// rate-limiting plugin's.
-fn binding(buf: &mut Vec<u8>, r: &RateHeaders) {
-    let Some(w) = r.outcome.binding() else {
-        buf.extend_from_slice(b"null");
-        return;
-    };
+/// The limit that bound the request.
+fn binding(buf: &mut Vec<u8>, b: &Binding) {
+    let w = &b.window;
     buf.extend_from_slice(b"{\"scope\":\"");
     buf.extend_from_slice(
-        r.scope
+        b.scope
             .map(|s| s.as_str())
             .unwrap_or("rate-limiting")
             .as_bytes(),
@@ -137,59 +139,55 @@ fn binding(buf: &mut Vec<u8>, r: &RateHeaders) {
     buf.extend_from_slice(unit_name(w.unit).as_bytes());
     buf.extend_from_slice(b"\",\"remaining\":");
     push_u64(buf, w.remaining);
-    buf.extend_from_slice(if r.outcome.allowed {
+    buf.extend_from_slice(if b.allowed {
         b",\"allowed\":true}"
     } else {
         b",\"allowed\":false}"
     });
 }
 
-pub(super) fn format(buf: &mut Vec<u8>, session: &Session, ctx: &RequestCtx) {
-    let req = session.req_header();
-    let status = session
-        .response_written()
-        .map(|r| r.status.as_u16())
-        .unwrap_or(0);
-    let total_us = ctx.start.elapsed().as_micros() as u64;
+pub(super) fn format(buf: &mut Vec<u8>, second: &mut Second, rec: &Record) {
     buf.extend_from_slice(b"{\"time\":\"");
-    push_time(buf, SystemTime::now());
+    push_time(buf, second, rec.since_epoch);
     buf.push(b'"');
     key(buf, "request_id");
-    match crate::request_id::bytes(ctx) {
+    match &rec.request_id {
         // Ids are visible ASCII (checked or generated); quotes still escaped.
-        Some(id) => json_str(buf, std::str::from_utf8(id).unwrap_or("")),
+        Some(id) => json_str(buf, std::str::from_utf8(id.as_bytes()).unwrap_or("")),
         None => buf.extend_from_slice(b"null"),
     }
     key(buf, "client_ip");
-    match session.client_addr().and_then(|a| a.as_inet()) {
-        Some(a) => push_ip(buf, a.ip()),
+    match rec.client_ip {
+        Some(ip) => push_ip(buf, ip),
         None => buf.extend_from_slice(b"null"),
     }
     key(buf, "method");
-    json_str(buf, req.method.as_str());
+    json_str(buf, rec.method.as_str());
     key(buf, "path");
     // Normalized as routing saw it; borrowed when the path was already normal.
-    match tollgate_core::normalize::normalize(req.uri.path()) {
+    let path = rec.path.as_str();
+    match tollgate_core::normalize::normalize(path) {
         Ok(n) => json_str(buf, &n.path),
-        Err(_) => json_str(buf, req.uri.path()),
+        Err(_) => json_str(buf, path),
     }
     key(buf, "status");
-    push_u64(buf, u64::from(status));
+    push_u64(buf, u64::from(rec.status));
     key(buf, "bytes");
-    push_u64(buf, session.body_bytes_sent() as u64);
+    push_u64(buf, rec.bytes);
     key(buf, "total_us");
-    push_u64(buf, total_us);
+    push_u64(buf, rec.total_us);
     key(buf, "upstream_us");
-    let up = ctx.upstream_elapsed.map(|u| u.as_micros() as u64);
-    match up {
+    match rec.upstream_us {
         Some(up) => push_u64(buf, up),
         None => buf.extend_from_slice(b"null"),
     }
     key(buf, "gateway_us");
-    push_u64(buf, total_us.saturating_sub(up.unwrap_or(0)));
-    let snap = ctx.loaded.as_ref().map(|l| &l.snap);
-    let st = &ctx.state;
-    let route = st.route.zip(snap);
+    push_u64(
+        buf,
+        rec.total_us.saturating_sub(rec.upstream_us.unwrap_or(0)),
+    );
+    let snap = rec.loaded.as_ref().map(|l| &l.snap);
+    let route = rec.route.zip(snap);
     key(buf, "route");
     json_opt(buf, route.map(|(rm, s)| &*s.routes.route(rm.route).name));
     key(buf, "service");
@@ -197,7 +195,7 @@ pub(super) fn format(buf: &mut Vec<u8>, session: &Session, ctx: &RequestCtx) {
         buf,
         route.and_then(|(rm, s)| s.services.get(rm.service as usize).map(|x| &*x.name)),
     );
-    let grant = st.ace.zip(snap);
+    let grant = rec.ace.zip(snap);
     key(buf, "operation");
     json_opt(
         buf,
@@ -231,27 +229,21 @@ pub(super) fn format(buf: &mut Vec<u8>, session: &Session, ctx: &RequestCtx) {
     key(buf, "consumer");
     json_opt(
         buf,
-        st.identity
-            .consumer
+        rec.consumer
             .zip(snap)
             .and_then(|(c, s)| s.consumers.get(c as usize).map(|c| &*c.username)),
     );
     key(buf, "ace_decision");
-    json_opt(buf, st.ace_decision.map(|d| d.as_str()));
+    json_opt(buf, rec.ace_decision.map(|d| d.as_str()));
     key(buf, "ace_mode");
     json_opt(
         buf,
-        st.ace_decision
-            .map(|_| if st.ace_shadow { "shadow" } else { "enforce" }),
+        rec.ace_decision
+            .map(|_| if rec.ace_shadow { "shadow" } else { "enforce" }),
     );
     key(buf, "limit");
-    let rate = st
-        .ace_rate
-        .as_ref()
-        .or(st.shadow_rate.as_ref())
-        .or(st.plugin_rate.as_ref());
-    match rate {
-        Some(r) => binding(buf, r),
+    match &rec.limit {
+        Some(b) => binding(buf, b),
         None => buf.extend_from_slice(b"null"),
     }
     buf.extend_from_slice(b"}\n");

@@ -1,40 +1,41 @@
 //! The access log (`run --access-log stdout|FILE`): one JSON line per
 //! request, written off the request path.
 //!
-//! A request thread formats its line into a recycled buffer and hands it to
-//! a writer thread through a bounded channel; when the channel is full the
-//! line is dropped and counted (`tollgate_access_log_dropped_total`) rather
-//! than making a request wait for a disk. The writer polls the channel every
-//! 10 ms and flushes at most every 100 ms (or when 64 KiB are buffered): a
-//! wakeup and a `write` per request cost more than formatting the line. Buffers go back to the request
-//! threads through a second channel, so a steady stream allocates nothing.
-//! SIGHUP makes the writer reopen its file (for logrotate's "move, then
-//! signal").
+//! A request thread fills a fixed-size [`record::Record`] (indices into the
+//! snapshot it holds, integers for times; no formatting, and no allocation
+//! unless the path is longer than 96 bytes) and
+//! hands it to a writer thread through a bounded channel; when the channel
+//! is full the line is dropped and counted
+//! (`tollgate_access_log_dropped_total`) rather than making a request wait
+//! for a disk. The writer polls the channel every 10 ms, formats the lines
+//! and flushes at most every 100 ms (or when 64 KiB are buffered): a wakeup
+//! and a `write` per request cost more than the line itself. SIGHUP makes
+//! the writer reopen its file (for logrotate's "move, then signal").
 
 mod line;
+mod record;
 
 use crate::ctx::RequestCtx;
 use crate::state::Gateway;
 use pingora::proxy::Session;
 use prometheus::IntCounter;
+use record::Record;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Lines in flight before new ones are dropped: at POLL, 1.6 M lines/s.
-const QUEUE: usize = 16 * 1024;
+/// Lines in flight before new ones are dropped: at POLL, 800 k lines/s.
+/// The channel's slots are allocated up front (a record is a few hundred
+/// bytes: about 3 MB).
+const QUEUE: usize = 8 * 1024;
 /// How often the writer drains the queue.
 const POLL: Duration = Duration::from_millis(10);
 /// Longest a written line stays in the buffer.
 const FLUSH: Duration = Duration::from_millis(100);
-/// Idle buffers kept for reuse.
-const POOL: usize = 1024;
-/// A buffer larger than this (a huge path) is not kept for reuse.
-const KEEP_BYTES: usize = 4096;
 
 /// Set by the SIGHUP handler, taken by the writer thread.
 static REOPEN: AtomicBool = AtomicBool::new(false);
@@ -68,12 +69,10 @@ impl Target {
 }
 
 pub struct AccessLog {
-    tx: SyncSender<Vec<u8>>,
+    tx: SyncSender<Record>,
     /// Flushes asked for (by [`AccessLog::flush_pending`]) and done by the
     /// writer: a process about to exit waits for its last lines.
     flushes: Arc<(AtomicU64, AtomicU64)>,
-    /// Returned buffers; `try_lock`ed, so a busy pool means a new buffer, never a wait.
-    pool: Mutex<Receiver<Vec<u8>>>,
     dropped: IntCounter,
 }
 
@@ -81,8 +80,7 @@ impl AccessLog {
     /// Opens the target and starts the writer thread.
     pub fn start(target: Target, dropped: IntCounter) -> std::io::Result<AccessLog> {
         let out = target.open()?;
-        let (tx, rx) = sync_channel::<Vec<u8>>(QUEUE);
-        let (back_tx, back_rx) = sync_channel::<Vec<u8>>(POOL);
+        let (tx, rx) = sync_channel::<Record>(QUEUE);
         if matches!(target, Target::File(_)) {
             // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
             unsafe {
@@ -96,21 +94,12 @@ impl AccessLog {
         let writer_flushes = flushes.clone();
         std::thread::Builder::new()
             .name("tollgate-access-log".into())
-            .spawn(move || write_loop(target, out, rx, back_tx, &writer_flushes))?;
+            .spawn(move || write_loop(target, out, rx, &writer_flushes))?;
         Ok(AccessLog {
             tx,
             flushes,
-            pool: Mutex::new(back_rx),
             dropped,
         })
-    }
-
-    fn buffer(&self) -> Vec<u8> {
-        self.pool
-            .try_lock()
-            .ok()
-            .and_then(|rx| rx.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(512))
     }
 
     /// Waits (up to `within`) until every line queued so far is written out.
@@ -123,8 +112,8 @@ impl AccessLog {
         }
     }
 
-    fn send(&self, line: Vec<u8>) {
-        match self.tx.try_send(line) {
+    fn send(&self, record: Record) {
+        match self.tx.try_send(record) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => self.dropped.inc(),
         }
@@ -134,18 +123,19 @@ impl AccessLog {
 fn write_loop(
     target: Target,
     out: Box<dyn Write + Send>,
-    rx: Receiver<Vec<u8>>,
-    back: SyncSender<Vec<u8>>,
+    rx: Receiver<Record>,
     flushes: &(AtomicU64, AtomicU64),
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, out);
-    let put = |out: &mut BufWriter<Box<dyn Write + Send>>, mut buf: Vec<u8>| {
-        if let Err(e) = out.write_all(&buf) {
+    let mut line = Vec::with_capacity(1024);
+    let mut second = line::Second::default();
+    // The record (and with it, perhaps, the last hold on a retired
+    // snapshot) is dropped here, off the request threads.
+    let mut put = |out: &mut BufWriter<Box<dyn Write + Send>>, rec: Record| {
+        line.clear();
+        line::format(&mut line, &mut second, &rec);
+        if let Err(e) = out.write_all(&line) {
             tracing::warn!("access log write failed: {e}");
-        }
-        if buf.capacity() <= KEEP_BYTES {
-            buf.clear();
-            let _ = back.try_send(buf);
         }
     };
     let mut last_flush = Instant::now();
@@ -166,7 +156,7 @@ fn write_loop(
         let asked = flushes.0.load(Ordering::Acquire);
         let closed = loop {
             match rx.try_recv() {
-                Ok(buf) => put(&mut out, buf),
+                Ok(rec) => put(&mut out, rec),
                 Err(TryRecvError::Empty) => break false,
                 Err(TryRecvError::Disconnected) => break true,
             }
@@ -184,14 +174,13 @@ fn write_loop(
     }
 }
 
-/// Writes one line for the finished request, when the log is on.
-pub fn record(gw: &Gateway, session: &Session, ctx: &RequestCtx) {
+/// Queues one line for the finished request, when the log is on. Takes the
+/// request id and the snapshot out of `ctx`: call it last.
+pub fn record(gw: &Gateway, session: &Session, ctx: &mut RequestCtx) {
     let Some(log) = &gw.access_log else {
         return;
     };
-    let mut buf = log.buffer();
-    line::format(&mut buf, session, ctx);
-    log.send(buf);
+    log.send(Record::capture(session, ctx));
 }
 
 /// Opens the log named by `--access-log`, if any.

@@ -36,6 +36,8 @@ impl Backend {
 pub struct Registry {
     redis: Mutex<HashMap<String, Arc<RedisCounters>>>,
     errors: prometheus::IntCounter,
+    /// Signalled when a backend is added: the sync task sleeps until then.
+    added: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -43,6 +45,25 @@ impl Registry {
         Registry {
             redis: Mutex::new(HashMap::new()),
             errors,
+            added: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Returns once the registry holds a backend (at once if it does now).
+    pub async fn wait_for_backend(&self) {
+        loop {
+            // `notify_one` keeps a permit when nobody waits yet: an add
+            // between the check and the await is not missed.
+            let added = self.added.notified();
+            if !self
+                .redis
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            added.await;
         }
     }
 
@@ -68,6 +89,7 @@ impl Registry {
             Ok(r) => {
                 let r = Arc::new(r);
                 map.insert(id, r.clone());
+                self.added.notify_one();
                 Backend::Redis(r)
             }
             Err(e) => {
@@ -95,4 +117,33 @@ pub async fn sync_due(registry: &Registry, store: &LimiterStore, now_ns: impl Fn
     let syncs = futures::future::join_all(due.map(|r| r.sync(store, now_ns)));
     let sweeps = futures::future::join_all(active.iter().map(|r| r.sweep(now_ns())));
     futures::future::join(syncs, sweeps).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_sync_task_sleeps_until_a_redis_backend_is_added() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let registry = Registry::new(prometheus::IntCounter::new("e", "e").expect("counter"));
+        rt.block_on(async {
+            let idle =
+                tokio::time::timeout(Duration::from_millis(50), registry.wait_for_backend()).await;
+            assert!(idle.is_err(), "woke with no Redis backend");
+            let redis: RedisConfig = serde_json::from_str("{}").expect("defaults");
+            let backends = registry.resolve(&[Counters::Redis {
+                redis,
+                sync_rate: 1.0,
+            }]);
+            assert!(matches!(backends[0], Backend::Redis(_)));
+            tokio::time::timeout(Duration::from_secs(1), registry.wait_for_backend())
+                .await
+                .expect("woken once a backend exists");
+        });
+    }
 }
