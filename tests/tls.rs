@@ -426,6 +426,25 @@ services:
     assert_eq!((v.as_str(), status), ("2", 200), "{body}");
     let seen: serde_json::Value = serde_json::from_str(&body).expect("echo");
     assert_eq!(seen["headers"]["host"], b.to_string(), "{seen}");
+
+    // --max-header-bytes (32 KiB by default) bounds HTTP/2 heads too.
+    let header = |n: usize| format!("x-big: {}", "a".repeat(n));
+    let (v, status, _) = curl(
+        port,
+        "gw.test",
+        &c,
+        &["--http2", "-H", &header(40_000)],
+        "/h",
+    );
+    assert_eq!((v.as_str(), status), ("2", 431));
+    let (v, status, _) = curl(
+        port,
+        "gw.test",
+        &c,
+        &["--http2", "-H", &header(20_000)],
+        "/h",
+    );
+    assert_eq!((v.as_str(), status), ("2", 200));
 }
 
 #[test]

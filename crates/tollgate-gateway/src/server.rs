@@ -259,7 +259,13 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         too_large: gw.metrics.head_refused.with_label_values(&["too_large"]),
         timed_out: gw.metrics.head_refused.with_label_values(&["timeout"]),
     };
-    let app = pingora::proxy::http_proxy(&server.configuration, TollgateProxy { gw: gw.clone() });
+    let mut app =
+        pingora::proxy::http_proxy(&server.configuration, TollgateProxy { gw: gw.clone() });
+    // HTTP/2 (TLS listener) heads bypass the head guard: cap their decoded
+    // size with the same --max-header-bytes, keeping Pingora's other bounds.
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_header_list_size(u32::try_from(opts.head.max_bytes).unwrap_or(u32::MAX));
+    app.h2_options = Some(h2);
     let mut proxy = Service::new(
         "tollgate proxy".to_string(),
         HeadGuard::new(app, opts.head, refusals, conns),
