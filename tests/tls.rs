@@ -4,11 +4,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::tls::{curl, issue, served_cn, Issued};
+use support::tls::{block, curl, issue, served_cn, with_kong_certs, Issued, TlsConn};
 use support::{free_port, upstream, Gateway};
 
 /// Starts a gateway with a TLS listener serving `pairs` (in order).
@@ -98,65 +96,6 @@ fn certificate_is_chosen_by_sni() {
     assert_eq!(status, 401);
 }
 
-/// A kept-alive HTTP/1.1 connection over TLS that trusts everything (the
-/// certificate changes under it).
-struct TlsConn(openssl::ssl::SslStream<TcpStream>);
-
-impl TlsConn {
-    fn open(port: u16) -> TlsConn {
-        let mut b =
-            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).expect("connector");
-        b.set_verify(openssl::ssl::SslVerifyMode::NONE);
-        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        let s = b.build().connect("gw.test", tcp).expect("handshake");
-        TlsConn(s)
-    }
-
-    /// The served certificate's common name.
-    fn cn(&self) -> String {
-        let cert = self.0.ssl().peer_certificate().expect("peer cert");
-        let cn = cert
-            .subject_name()
-            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
-            .next()
-            .and_then(|e| e.data().to_string().ok());
-        cn.unwrap_or_default()
-    }
-
-    /// Sends a GET and reads one response with a Content-Length body; returns its status.
-    fn get(&mut self, path: &str) -> u16 {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\napikey: fb-key\r\n\r\n");
-        self.0.write_all(req.as_bytes()).expect("write");
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            let n = self.0.read(&mut chunk).expect("read");
-            assert!(n > 0, "connection closed");
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            let Some((head, body)) = text.split_once("\r\n\r\n") else {
-                continue;
-            };
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if body.len() >= len {
-                return head
-                    .split(' ')
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-            }
-        }
-    }
-}
-
 fn replace(files: &(std::path::PathBuf, std::path::PathBuf), with: &Issued) {
     // Written beside and renamed, as cert-manager and editors do.
     let tmp = files.0.with_extension("new");
@@ -205,14 +144,6 @@ fn certificate_files_reload_without_dropping_connections() {
     assert_eq!(TlsConn::open(port).cn(), "second.test");
     assert!(gw.log().contains("does not match"), "{}", gw.log());
     assert_eq!(kept.get("/flights"), 200);
-}
-
-/// Indents a PEM block for a YAML `|` scalar.
-fn block(pem: &str, indent: usize) -> String {
-    let pad = " ".repeat(indent);
-    pem.lines()
-        .map(|l| format!("{pad}{l}\n"))
-        .collect::<String>()
 }
 
 #[test]
@@ -265,36 +196,6 @@ ca_certificates:
         let wrong = gw.get("/wrong-ca", &[]);
         assert_eq!(wrong.status, 502, "{}", wrong.body);
     }
-}
-
-/// Kong's `certificates` (nested `snis`) and top-level `snis`, after `base`.
-fn with_kong_certs(
-    base: &str,
-    certs: &[(&str, &Issued, &[&str])],
-    top_snis: &[(&str, &str)],
-) -> String {
-    let mut y = format!("{base}certificates:\n");
-    for (id, c, snis) in certs {
-        let names: Vec<String> = snis
-            .iter()
-            .map(|n| format!("{{ name: \"{n}\" }}"))
-            .collect();
-        y.push_str(&format!(
-            "  - id: {id}\n    tags: [edge]\n    snis: [{}]\n    cert: |\n{}    key: |\n{}",
-            names.join(", "),
-            block(&c.cert_pem(), 6),
-            block(&c.key_pem(), 6),
-        ));
-    }
-    if !top_snis.is_empty() {
-        y.push_str("snis:\n");
-        for (name, id) in top_snis {
-            y.push_str(&format!(
-                "  - {{ name: {name}, certificate: {{ id: {id} }} }}\n"
-            ));
-        }
-    }
-    y
 }
 
 #[test]
