@@ -98,6 +98,16 @@ pub struct RouteSpec {
     pub escaped_slashes: crate::model::EscapedSlashes,
     pub path_parameters: crate::model::PathParameters,
     pub headers_with_underscores: crate::model::HeadersWithUnderscores,
+    pub regex_priority: i64,
+    pub headers: Vec<HeaderCondition>,
+}
+
+/// One `headers` entry of a route: a lower-case name and its accepted values
+/// (as written; a `~*` value is a case-insensitive regex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCondition {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
