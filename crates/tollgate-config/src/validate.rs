@@ -236,7 +236,10 @@ fn services(ctx: &mut Ctx, raw: &[(usize, model::Service)]) -> Vec<ServiceSpec> 
 
 fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
     if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() && r.headers.is_empty() {
-        ctx.err(at, "a route needs at least one of paths, methods, hosts or headers");
+        ctx.err(
+            at,
+            "a route needs at least one of paths, methods, hosts or headers",
+        );
     }
     crate::route_match::check_paths(ctx, at, r);
     let headers = crate::route_match::check_headers(ctx, at, r);
