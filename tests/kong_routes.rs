@@ -155,3 +155,35 @@ fn a_pathological_regex_or_a_host_header_condition_is_refused_at_load() {
     assert!(text.contains("KiB"), "{text}");
     assert!(text.contains("headers.Host"), "{text}");
 }
+
+#[test]
+fn status_shows_each_tag_with_the_entities_carrying_it() {
+    let up = upstream("tagged");
+    let yaml = format!(
+        r#"_format_version: "3.0"
+services:
+  - name: billing
+    url: http://{up}
+    tags: [team-a, prod]
+    routes:
+      - {{ name: billing-api, paths: [/billing], tags: [team-a] }}
+routes:
+  - {{ name: top, paths: [/top], service: billing, tags: [team-b] }}
+consumers:
+  - {{ username: ops, tags: [team-a] }}
+plugins:
+  - {{ name: cors, tags: [prod] }}
+"#
+    );
+    let gw = Gateway::start(&yaml);
+    let tags = &gw.status()["tags"];
+    assert_eq!(
+        tags,
+        &serde_json::json!({
+            "team-a": {"services": ["billing"], "routes": ["billing-api"], "consumers": ["ops"]},
+            "team-b": {"routes": ["top"]},
+            "prod": {"services": ["billing"], "plugins": ["plugins[0]"]},
+        }),
+        "{tags:#}"
+    );
+}

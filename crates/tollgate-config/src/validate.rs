@@ -117,6 +117,15 @@ pub(crate) fn validate(
         auth_strategies: access.strategies,
         packages: access.packages,
         applications: access.applications,
+        tags: upstreams
+            .iter()
+            .filter(|u| !u.tags.is_empty())
+            .map(|u| TaggedEntity {
+                kind: "upstreams".into(),
+                label: u.name.clone(),
+                tags: u.tags.clone(),
+            })
+            .collect(),
         upstreams,
         hash: hash_bytes(&parts),
         warnings: ctx.warnings,

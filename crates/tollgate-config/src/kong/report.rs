@@ -67,6 +67,27 @@ impl KongReport {
         self.entities.iter().filter(|e| !e.tags.is_empty())
     }
 
+    /// The tagged entities as the snapshot keeps them: collection, name.
+    pub fn tag_list(&self) -> Vec<crate::resolved::TaggedEntity> {
+        self.tagged()
+            .map(|e| {
+                // `services[0].routes[1]` is a route: the last collection named.
+                let last = e.path.rsplit('.').next().unwrap_or(&e.path);
+                let kind = last.split('[').next().unwrap_or(last).to_string();
+                let label = if e.name.is_empty() || kind.ends_with("plugins") {
+                    e.path.clone()
+                } else {
+                    e.name.clone()
+                };
+                crate::resolved::TaggedEntity {
+                    kind,
+                    label,
+                    tags: e.tags.clone(),
+                }
+            })
+            .collect()
+    }
+
     /// The report as plain text, one block per entity.
     pub fn render(&self) -> String {
         let mut s = String::new();
