@@ -15,6 +15,8 @@ pub struct EntityReport {
     pub ignored: Vec<(String, String)>,
     /// (field, why) for keys that made the file invalid.
     pub unsupported: Vec<(String, String)>,
+    /// (field, how) for values rewritten by the 2.x → 3.0 migration.
+    pub migrated: Vec<(String, String)>,
     pub tags: Vec<String>,
 }
 
@@ -105,6 +107,9 @@ impl KongReport {
             }
             for (f, why) in &e.unsupported {
                 s.push_str(&format!("  unsupported: {f} ({why})\n"));
+            }
+            for (f, how) in &e.migrated {
+                s.push_str(&format!("  migrated:    {f} ({how})\n"));
             }
             if !e.tags.is_empty() {
                 s.push_str(&format!("  tags:        {}\n", e.tags.join(", ")));

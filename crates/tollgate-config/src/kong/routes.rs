@@ -192,6 +192,7 @@ pub(super) fn migrate_2x_paths(root: &mut Mapping, version: &str, out: &mut Norm
             let Some(paths) = r.as_mapping_mut().and_then(|m| seq_mut(m, "paths")) else {
                 continue;
             };
+            let mut notes = Vec::new();
             for (j, p) in paths.iter_mut().enumerate() {
                 let Some(s) = p.as_str() else { continue };
                 let plain = s
@@ -203,8 +204,29 @@ pub(super) fn migrate_2x_paths(root: &mut Mapping, version: &str, out: &mut Norm
                         format!("{at}[{k}].paths[{j}]"),
                         format!("format {version}: {s:?} is a regex in Kong 2.x; read as {migrated:?} (Kong 3.0's form)"),
                     );
+                    let mut how = format!("{s:?} is a regex in Kong 2.x: read as {migrated:?}");
+                    if s.contains('%') {
+                        // Kong 3.0 matches regexes on the normalized path, and
+                        // so does tollgate: an escape of an unreserved character
+                        // is decoded before matching.
+                        how.push_str(
+                            "; regexes now see the normalized path: write percent-escaped \
+                             letters, digits and -._~ decoded",
+                        );
+                    }
+                    notes.push((format!("paths[{j}]"), how));
                     *p = migrated.into();
                 }
+            }
+            if !notes.is_empty() {
+                let name = r
+                    .as_mapping()
+                    .and_then(|m| name_of(m, "name"))
+                    .unwrap_or_default();
+                out.report
+                    .entity(&format!("{at}[{k}]"), &name)
+                    .migrated
+                    .extend(notes);
             }
         }
     };

@@ -177,6 +177,21 @@ services:
     let r = &s.services[0].routes[0];
     assert_eq!(r.paths, ["/plain/path-1.json", "~/v\\d+"]);
     assert_eq!(r.regex_priority, 3);
+    let text = crate::explain_kong(yaml.as_bytes())
+        .expect("parses")
+        .render();
+    assert!(
+        text.contains("services[0].routes[0] (r)\n")
+            && text.contains("migrated:    paths[1] (\"/v\\\\d+\" is a regex in Kong 2.x: read as \"~/v\\\\d+\")"),
+        "{text}"
+    );
+    let text = crate::explain_kong(yaml.replace("/v\\\\d+", "/v%41+").as_bytes())
+        .expect("parses")
+        .render();
+    assert!(
+        text.contains("regexes now see the normalized path"),
+        "{text}"
+    );
 }
 
 #[test]
