@@ -32,8 +32,6 @@ struct Candidate {
     open: bool,
     /// Sort rank of the host criterion: 0 exact, 1 wildcard, 2 none.
     host_rank: u8,
-    /// Number of `headers` conditions: more sort first.
-    header_count: u32,
 }
 
 /// A route after compilation: its criteria, ready for matching.
@@ -150,7 +148,6 @@ impl RouteTable {
                         strip_path: c.strip_path,
                         open,
                         host_rank,
-                        header_count: c.headers.len() as u32,
                     });
                 }
             }
@@ -162,7 +159,7 @@ impl RouteTable {
                 .len()
                 .cmp(&a.prefix.len())
                 .then(a.host_rank.cmp(&b.host_rank))
-                .then(b.header_count.cmp(&a.header_count))
+                .then(rb.headers.len().cmp(&ra.headers.len()))
                 .then(ra.methods.is_empty().cmp(&rb.methods.is_empty()))
                 .then(a.route.cmp(&b.route))
         });
