@@ -187,3 +187,49 @@ plugins:
         "{tags:#}"
     );
 }
+
+#[test]
+fn explain_routes_on_headers_and_regex_paths_as_the_gateway_does() {
+    let yaml = deck(
+        "3.0",
+        &[
+            ("v2", "paths: [/api], headers: { x-version: [v2] }"),
+            ("api", "paths: [/api]"),
+            ("item", r#"paths: ["~/api/items/\\d+$"]"#),
+        ],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("kong.yaml");
+    std::fs::write(&file, &yaml).expect("write");
+    let explain = |path: &str, headers: &[&str]| -> (String, String) {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["explain", "--json", "--config", &file.display().to_string()]);
+        cmd.args(["GET", &format!("http://h{path}")]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        let out = cmd.output().expect("run explain");
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("explain prints JSON");
+        let up = v["upstream_path"].as_str().unwrap_or_default().to_string();
+        (
+            v["route"]["name"].as_str().unwrap_or_default().to_string(),
+            up,
+        )
+    };
+    let gw = Gateway::start(&yaml);
+    for (path, headers, route) in [
+        ("/api/x", &[][..], "api"),
+        ("/api/x", &["x-version: V2"][..], "v2"),
+        ("/api/items/7", &["x-version: v2"][..], "item"),
+    ] {
+        let (name, upstream_path) = explain(path, headers);
+        assert_eq!(name, route, "{path} {headers:?}");
+        let sent: Vec<(&str, &str)> = headers.iter().filter_map(|h| h.split_once(": ")).collect();
+        assert_eq!(
+            reached(&gw, path, &sent),
+            Ok((route.to_string(), upstream_path)),
+            "{path} {headers:?}"
+        );
+    }
+}
