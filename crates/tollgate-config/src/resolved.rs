@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub packages: Vec<PackageSpec>,
     pub applications: Vec<ApplicationSpec>,
     pub upstreams: Vec<crate::upstreams::UpstreamSpec>,
+    /// Kong `tags`, per tagged entity, as written.
+    pub tags: Vec<TaggedEntity>,
     /// SHA-256 (hex) of the document and every spec file it read.
     pub hash: String,
     /// Non-fatal findings, located like errors.
@@ -57,6 +59,7 @@ impl Snapshot {
             packages: vec![],
             applications: vec![],
             upstreams: vec![],
+            tags: vec![],
             hash: crate::load::hash_bytes(&[b""]),
             warnings: vec![],
         }
@@ -87,6 +90,16 @@ pub struct Upstream {
     pub base_path: String,
 }
 
+/// An entity that carries Kong `tags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedEntity {
+    /// Its collection: `services`, `routes`, `consumers`, `plugins`, `upstreams`, ...
+    pub kind: String,
+    /// Its name; for plugins and nameless entities, where it is written (`plugins[2]`).
+    pub label: String,
+    pub tags: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub name: String,
@@ -98,6 +111,16 @@ pub struct RouteSpec {
     pub escaped_slashes: crate::model::EscapedSlashes,
     pub path_parameters: crate::model::PathParameters,
     pub headers_with_underscores: crate::model::HeadersWithUnderscores,
+    pub regex_priority: i64,
+    pub headers: Vec<HeaderCondition>,
+}
+
+/// One `headers` entry of a route: a lower-case name and its accepted values
+/// (as written; a `~*` value is a case-insensitive regex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCondition {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -246,6 +246,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumer_keys,
         consumer_key_index,
         upstreams: s.upstreams.clone(),
+        tags: crate::snapshot::tag_index(&s.tags),
         basic_creds,
         basic_index,
         counts,
