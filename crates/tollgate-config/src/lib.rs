@@ -22,6 +22,7 @@ pub mod plugin_configs;
 pub mod plugins;
 mod redis_fields;
 pub mod resolved;
+pub mod route_match;
 mod router_check;
 pub mod schema;
 pub mod synth;

@@ -100,6 +100,9 @@ pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, Con
     match crate::validate::validate(raw, bytes, base_dir.as_deref(), errors) {
         Ok(mut snap) => {
             kong.relocate(&mut snap.warnings);
+            let mut tags = kong.report.tag_list();
+            tags.append(&mut snap.tags);
+            snap.tags = tags;
             let mut warnings = kong.warnings.clone();
             warnings.append(&mut snap.warnings);
             snap.warnings = warnings;

@@ -114,6 +114,13 @@ pub struct Route {
     pub path_parameters: PathParameters,
     #[serde(default)]
     pub headers_with_underscores: HeadersWithUnderscores,
+    /// Order among routes with regex (`~`) paths: higher is tried first (Kong).
+    #[serde(default)]
+    pub regex_priority: i64,
+    /// Header conditions (Kong): for every named header, one of its values
+    /// equals one of the listed values, ignoring case; `~*` marks a regex.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// What a route does with `%2F` / `%5C` in a request path (Envoy's

@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub upstreams: Vec<crate::upstreams::UpstreamSpec>,
     /// Certificates for the TLS proxy listener, checked (PEM, key matches).
     pub certificates: Vec<CertificateSpec>,
+    /// Kong `tags`, per tagged entity, as written.
+    pub tags: Vec<TaggedEntity>,
     /// SHA-256 (hex) of the document and every spec file it read.
     pub hash: String,
     /// Non-fatal findings, located like errors.
@@ -60,6 +62,7 @@ impl Snapshot {
             applications: vec![],
             upstreams: vec![],
             certificates: vec![],
+            tags: vec![],
             hash: crate::load::hash_bytes(&[b""]),
             warnings: vec![],
         }
@@ -132,6 +135,16 @@ pub struct Upstream {
     pub base_path: String,
 }
 
+/// An entity that carries Kong `tags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedEntity {
+    /// Its collection: `services`, `routes`, `consumers`, `plugins`, `upstreams`, ...
+    pub kind: String,
+    /// Its name; for plugins and nameless entities, where it is written (`plugins[2]`).
+    pub label: String,
+    pub tags: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub name: String,
@@ -143,6 +156,16 @@ pub struct RouteSpec {
     pub escaped_slashes: crate::model::EscapedSlashes,
     pub path_parameters: crate::model::PathParameters,
     pub headers_with_underscores: crate::model::HeadersWithUnderscores,
+    pub regex_priority: i64,
+    pub headers: Vec<HeaderCondition>,
+}
+
+/// One `headers` entry of a route: a lower-case name and its accepted values
+/// (as written; a `~*` value is a case-insensitive regex).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCondition {
+    pub name: String,
+    pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

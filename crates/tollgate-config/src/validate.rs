@@ -119,6 +119,15 @@ pub(crate) fn validate(
         auth_strategies: access.strategies,
         packages: access.packages,
         applications: access.applications,
+        tags: upstreams
+            .iter()
+            .filter(|u| !u.tags.is_empty())
+            .map(|u| TaggedEntity {
+                kind: "upstreams".into(),
+                label: u.name.clone(),
+                tags: u.tags.clone(),
+            })
+            .collect(),
         upstreams,
         certificates,
         hash: hash_bytes(&parts),
@@ -239,25 +248,14 @@ fn services(ctx: &mut Ctx, raw: &[(usize, model::Service)]) -> Vec<ServiceSpec> 
 }
 
 fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
-    if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() {
-        ctx.err(at, "a route needs at least one of paths, methods or hosts");
+    if r.paths.is_empty() && r.methods.is_empty() && r.hosts.is_empty() && r.headers.is_empty() {
+        ctx.err(
+            at,
+            "a route needs at least one of paths, methods, hosts or headers",
+        );
     }
-    for (k, p) in r.paths.iter().enumerate() {
-        if !p.starts_with('/') {
-            ctx.err(
-                format!("{at}.paths[{k}]"),
-                format!("path {p:?} must start with '/'"),
-            );
-        } else if p
-            .bytes()
-            .any(|b| b <= b' ' || b >= 0x7f || b == b'?' || b == b'#')
-        {
-            ctx.err(
-                format!("{at}.paths[{k}]"),
-                format!("path {p:?} has a character that cannot appear in a request path"),
-            );
-        }
-    }
+    crate::route_match::check_paths(ctx, at, r);
+    let headers = crate::route_match::check_headers(ctx, at, r);
     let mut methods = Vec::new();
     for (k, m) in r.methods.iter().enumerate() {
         match check_method(m) {
@@ -293,6 +291,8 @@ fn route(ctx: &mut Ctx, at: &str, r: &model::Route) -> RouteSpec {
         escaped_slashes: r.escaped_slashes,
         path_parameters: r.path_parameters,
         headers_with_underscores: r.headers_with_underscores,
+        regex_priority: r.regex_priority,
+        headers,
     }
 }
 

@@ -33,10 +33,18 @@ pub fn sample_path(template: &str) -> String {
     }
 }
 
-/// Whether `route` carries `method path` for some host (paths: Kong prefixes).
+/// Whether `route` carries `method path` for some host and some headers
+/// (paths: Kong prefixes or `~` regexes).
 fn carries(route: &RouteSpec, method: &str, path: &str) -> bool {
-    let path_ok =
-        route.paths.is_empty() || route.paths.iter().any(|p| path.starts_with(p.as_str()));
+    let path_ok = route.paths.is_empty()
+        || route.paths.iter().any(|p| {
+            if crate::route_match::is_regex_path(p) {
+                // Validation only: compiling again here keeps RouteSpec plain data.
+                crate::route_match::path_regex(p).is_ok_and(|r| r.is_match(path))
+            } else {
+                path.starts_with(p.as_str())
+            }
+        });
     let method_ok = route.methods.is_empty()
         || route.methods.iter().any(|m| m == method)
         || (method == "GET" && route.methods.iter().any(|m| m == "HEAD"));

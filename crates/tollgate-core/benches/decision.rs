@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
         })
         .expect("ace in chain");
     let get = Method::GET;
+    let none = http::HeaderMap::new();
 
     let mut i = 0usize;
     c.bench_function("operation_router_lookup", |b| {
@@ -72,7 +73,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("normalize_and_route", |b| {
         b.iter(|| {
             i = (i + 1) % reqs.len();
-            black_box(resolve(&snap.routes, &get, "h", &reqs[i].path).map(|t| t.route))
+            black_box(resolve(&snap.routes, &get, "h", &none, &reqs[i].path).map(|t| t.route))
         })
     });
     let mut i = 0usize;

@@ -36,11 +36,12 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let get = Method::GET;
+    let none = http::HeaderMap::new();
     let mut i = 0usize;
     c.bench_function("normalize_and_route_10k_routes", |b| {
         b.iter(|| {
             i = (i + 1) % paths.len();
-            let t = resolve(&t, &get, "h", &paths[i]).expect("routed");
+            let t = resolve(&t, &get, "h", &none, &paths[i]).expect("routed");
             black_box(t.route)
         })
     });
@@ -48,7 +49,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("route_only_10k_routes", |b| {
         b.iter(|| {
             i = (i + 1) % paths.len();
-            black_box(t.find(&get, "h", &paths[i]).map(|m| m.route))
+            black_box(t.find(&get, "h", &none, &paths[i]).map(|m| m.route))
         })
     });
 }

@@ -248,6 +248,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         consumer_key_index,
         upstreams: s.upstreams.clone(),
         certificates: s.certificates.clone(),
+        tags: crate::snapshot::tag_index(&s.tags),
         basic_creds,
         basic_index,
         counts,

@@ -14,6 +14,7 @@ pub mod opmatch;
 pub mod plugins;
 mod prefix_trie;
 pub mod request;
+mod route_conds;
 pub mod routes;
 pub mod snapshot;
 pub mod target;

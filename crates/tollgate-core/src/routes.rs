@@ -1,14 +1,19 @@
-//! The route table: which service a request goes to (Kong prefix semantics).
+//! The route table: which service a request goes to (Kong semantics).
 //!
-//! Candidates are sorted once at compile time — longest path prefix first,
-//! then routes naming an exact host, a wildcard host, then methods, then
-//! definition order — and indexed by prefix, so a lookup tries only the
-//! candidates whose prefix the path has, in that order, and stops at the first
-//! match.
+//! Regex (`~`) paths are tried first, by `regex_priority` (higher first), as
+//! Kong does; that stage exists only when some route has one. Then prefix
+//! candidates, sorted once at compile time — longest path prefix first, then
+//! routes naming an exact host, a wildcard host, more header conditions, then
+//! methods, then definition order — and indexed by prefix, so a lookup tries
+//! only the candidates whose prefix the path has, in that order, and stops at
+//! the first match. Every path seen here is already normalized.
 
 use crate::prefix_trie::{Hit, PrefixTrie, TrieBuilder, MAX_HITS};
+use crate::route_conds::{HeaderCond, RegexCandidate, RegexCandidateTemplate};
+use http::HeaderMap;
 use std::borrow::Cow;
 use tollgate_config::model::{EscapedSlashes, HeadersWithUnderscores, PathParameters};
+use tollgate_config::route_match::is_regex_path;
 use tollgate_config::{RouteSpec, Snapshot};
 
 #[derive(Debug, Clone)]
@@ -23,7 +28,7 @@ struct Candidate {
     // criteria) is decided without loading the route.
     service: u32,
     strip_path: bool,
-    /// The route takes any method on any host.
+    /// The route takes any method on any host, whatever its headers.
     open: bool,
     /// Sort rank of the host criterion: 0 exact, 1 wildcard, 2 none.
     host_rank: u8,
@@ -38,6 +43,7 @@ pub struct CompiledRoute {
     exact_hosts: Vec<Box<str>>,
     /// Wildcard suffixes including the dot: "*.example.com" → ".example.com".
     wildcard_hosts: Vec<Box<str>>,
+    headers: Vec<HeaderCond>,
     pub strip_path: bool,
     pub preserve_host: bool,
     pub escaped_slashes: EscapedSlashes,
@@ -57,12 +63,18 @@ pub struct RouteMatch {
 pub struct RouteTable {
     routes: Vec<CompiledRoute>,
     candidates: Vec<Candidate>,
+    /// Regex paths in Kong's order; empty in the common, prefix-only table.
+    regexes: Vec<RegexCandidate>,
     /// `candidates` indexed by prefix: a lookup visits only the prefixes of the path.
     trie: PrefixTrie,
 }
 
 impl CompiledRoute {
-    fn matches(&self, method: &http::Method, host: &str) -> bool {
+    fn matches(&self, method: &http::Method, host: &str, headers: &HeaderMap) -> bool {
+        self.matches_method_host(method, host) && self.headers.iter().all(|c| c.holds(headers))
+    }
+
+    fn matches_method_host(&self, method: &http::Method, host: &str) -> bool {
         if !self.methods.is_empty() && !self.methods.contains(method) {
             return false;
         }
@@ -84,6 +96,7 @@ impl RouteTable {
     pub fn compile(snapshot: &Snapshot) -> Self {
         let mut routes = Vec::new();
         let mut candidates = Vec::new();
+        let mut regexes = Vec::new();
         for (si, s) in snapshot.services.iter().enumerate() {
             for r in &s.routes {
                 let idx = routes.len() as u32;
@@ -96,10 +109,35 @@ impl RouteTable {
                 } else {
                     2
                 };
+                let open = c.methods.is_empty()
+                    && c.exact_hosts.is_empty()
+                    && c.wildcard_hosts.is_empty()
+                    && c.headers.is_empty();
+                let template = RegexCandidateTemplate {
+                    service: c.service,
+                    strip_path: c.strip_path,
+                    open,
+                    priority: r.regex_priority,
+                    host_rank,
+                    header_count: c.headers.len(),
+                    has_methods: !c.methods.is_empty(),
+                };
+                // A pattern that does not compile (validation refuses it
+                // first) leaves its route without that path: never wider.
+                regexes.extend(
+                    r.paths
+                        .iter()
+                        .filter(|p| is_regex_path(p))
+                        .filter_map(|p| RegexCandidate::new(p, idx, &template)),
+                );
                 let prefixes: Vec<&str> = if r.paths.is_empty() {
                     vec![""]
                 } else {
-                    r.paths.iter().map(String::as_str).collect()
+                    r.paths
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|p| !is_regex_path(p))
+                        .collect()
                 };
                 for p in prefixes {
                     candidates.push(Candidate {
@@ -108,9 +146,7 @@ impl RouteTable {
                         route: idx,
                         service: c.service,
                         strip_path: c.strip_path,
-                        open: c.methods.is_empty()
-                            && c.exact_hosts.is_empty()
-                            && c.wildcard_hosts.is_empty(),
+                        open,
                         host_rank,
                     });
                 }
@@ -123,6 +159,7 @@ impl RouteTable {
                 .len()
                 .cmp(&a.prefix.len())
                 .then(a.host_rank.cmp(&b.host_rank))
+                .then(rb.headers.len().cmp(&ra.headers.len()))
                 .then(ra.methods.is_empty().cmp(&rb.methods.is_empty()))
                 .then(a.route.cmp(&b.route))
         });
@@ -131,9 +168,11 @@ impl RouteTable {
             trie.insert(&c.prefix, i as u32);
         }
         let trie = trie.build();
+        regexes.sort_by(RegexCandidate::order);
         RouteTable {
             routes,
             candidates,
+            regexes,
             trie,
         }
     }
@@ -151,7 +190,18 @@ impl RouteTable {
     }
 
     /// Finds the route for a normalized path; `host` without port.
-    pub fn find(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
+    pub fn find(
+        &self,
+        method: &http::Method,
+        host: &str,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Option<RouteMatch> {
+        if !self.regexes.is_empty() {
+            if let Some(m) = self.find_regex(method, host, headers, path) {
+                return Some(m);
+            }
+        }
         let mut hits = [Hit::default(); MAX_HITS];
         match self.trie.prefixes_of(path, &mut hits) {
             // Longest prefix first, each prefix's candidates in precedence order:
@@ -162,19 +212,57 @@ impl RouteTable {
                 .flat_map(|&h| self.trie.cands(h))
                 .find_map(|i| {
                     let c = self.candidates.get(i as usize)?;
-                    self.try_prefixed(c, method, host, path)
+                    self.try_prefixed(c, method, host, headers, path)
                 }),
-            None => self.find_linear(method, host, path),
+            None => self.find_linear(method, host, headers, path),
         }
     }
 
-    /// The same answer by scanning every candidate (paths crossing very many
-    /// prefixes, and the reference the trie is tested against).
-    fn find_linear(&self, method: &http::Method, host: &str, path: &str) -> Option<RouteMatch> {
+    /// The regex stage: the first regex path, in Kong's order, that matches.
+    fn find_regex(
+        &self,
+        method: &http::Method,
+        host: &str,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Option<RouteMatch> {
+        self.regexes.iter().find_map(|c| {
+            // The cheap criteria first: a regex runs only for a route that
+            // could take the request.
+            if !c.open
+                && !self
+                    .routes
+                    .get(c.route as usize)?
+                    .matches(method, host, headers)
+            {
+                return None;
+            }
+            let end = c.match_end(path)?;
+            // As for prefixes: a stripped match must end at a segment.
+            if c.strip_path && !at_segment_end(path, end) {
+                return None;
+            }
+            Some(RouteMatch {
+                route: c.route,
+                service: c.service,
+                prefix_len: end,
+            })
+        })
+    }
+
+    /// The prefix stage's answer by scanning every candidate (paths crossing
+    /// very many prefixes, and the reference the trie is tested against).
+    fn find_linear(
+        &self,
+        method: &http::Method,
+        host: &str,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Option<RouteMatch> {
         self.candidates
             .iter()
             .filter(|c| path.starts_with(&*c.prefix))
-            .find_map(|c| self.try_prefixed(c, method, host, path))
+            .find_map(|c| self.try_prefixed(c, method, host, headers, path))
     }
 
     /// Whether candidate `c`, whose prefix starts `path`, takes the request.
@@ -183,6 +271,7 @@ impl RouteTable {
         c: &Candidate,
         method: &http::Method,
         host: &str,
+        headers: &HeaderMap,
         path: &str,
     ) -> Option<RouteMatch> {
         // Kong matches prefixes mid-segment; with strip_path that would let
@@ -192,7 +281,12 @@ impl RouteTable {
         if c.strip_path && !at_segment_end(path, prefix_len) {
             return None;
         }
-        if !c.open && !self.routes.get(c.route as usize)?.matches(method, host) {
+        if !c.open
+            && !self
+                .routes
+                .get(c.route as usize)?
+                .matches(method, host, headers)
+        {
             return None;
         }
         Some(RouteMatch {
@@ -204,14 +298,21 @@ impl RouteTable {
 }
 
 impl RouteTable {
-    /// Whether some route would carry `method path` for `host` (any host when `None`).
+    /// Whether some route would carry `method path` for `host` (any host when
+    /// `None`) and some request headers.
     pub fn carries(&self, method: &http::Method, host: Option<&str>, path: &str) -> bool {
-        self.candidates.iter().any(|c| {
-            let r = &self.routes[c.route as usize];
-            path.starts_with(&*c.prefix)
-                && (r.methods.is_empty() || r.methods.contains(method))
-                && host.is_none_or(|h| r.matches(method, h))
-        })
+        let takes = |route: u32| {
+            let r = &self.routes[route as usize];
+            (r.methods.is_empty() || r.methods.contains(method))
+                && host.is_none_or(|h| r.matches_method_host(method, h))
+        };
+        self.candidates
+            .iter()
+            .any(|c| path.starts_with(&*c.prefix) && takes(c.route))
+            || self
+                .regexes
+                .iter()
+                .any(|c| takes(c.route) && c.match_end(path).is_some())
     }
 }
 
@@ -234,6 +335,7 @@ fn compile_route(service: u32, r: &RouteSpec) -> CompiledRoute {
             .collect(),
         exact_hosts,
         wildcard_hosts,
+        headers: r.headers.iter().map(HeaderCond::compile).collect(),
         strip_path: r.strip_path,
         preserve_host: r.preserve_host,
         escaped_slashes: r.escaped_slashes,
@@ -280,129 +382,9 @@ pub fn upstream_path<'a>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "routes_tests.rs"]
+mod tests;
 
-    fn table() -> RouteTable {
-        let yaml = r#"
-_format_version: "3.0"
-services:
-  - name: a
-    url: http://127.0.0.1:1
-    routes:
-      - { name: short, paths: [/api] }
-      - { name: long, paths: [/api/v2] }
-      - { name: post-only, paths: [/api/v2], methods: [POST] }
-      - { name: hosted, paths: [/api], hosts: [admin.example.com] }
-      - { name: wild, paths: [/api], hosts: ["*.example.org"] }
-      - { name: any-path, hosts: [only.example.net] }
-"#;
-        let s = tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid");
-        RouteTable::compile(&s)
-    }
-
-    #[test]
-    fn precedence() {
-        let t = table();
-        let cases: &[(&str, &str, &str, Option<&str>)] = &[
-            ("GET", "x", "/api", Some("short")),
-            ("GET", "x", "/api/v1", Some("short")),
-            ("GET", "x", "/apix", None),
-            ("GET", "x", "/api/v2/a", Some("long")),
-            ("POST", "x", "/api/v2/a", Some("post-only")),
-            ("GET", "ADMIN.example.com", "/api/x", Some("hosted")),
-            ("GET", "a.example.org", "/api/x", Some("wild")),
-            ("GET", "example.org", "/api/x", Some("short")),
-            ("GET", "only.example.net", "/zzz", Some("any-path")),
-            ("GET", "x", "/other", None),
-        ];
-        for (m, host, path, want) in cases {
-            let m = http::Method::from_bytes(m.as_bytes()).unwrap();
-            let got = t.find(&m, host, path).map(|rm| &*t.route(rm.route).name);
-            assert_eq!(got, *want, "{host} {path}");
-        }
-    }
-
-    #[test]
-    fn trie_lookup_equals_a_full_scan() {
-        // Random tables and paths over a small alphabet, so prefixes overlap a lot.
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
-        let pieces = ["/", "a", "b", "/a", "/ab", "x"];
-        let word = |next: &mut dyn FnMut(u64) -> u64| -> String {
-            let len = next(5);
-            (0..len)
-                .map(|_| pieces[next(pieces.len() as u64) as usize])
-                .collect()
-        };
-        let mut matched = 0;
-        for table in 0..40 {
-            let mut routes = String::new();
-            for r in 0..(1 + next(12)) {
-                let path = format!("/{}", word(&mut next));
-                let methods = if next(3) == 0 {
-                    ", methods: [POST]"
-                } else {
-                    ""
-                };
-                let hosts = match next(4) {
-                    0 => ", hosts: [h1]",
-                    1 => ", hosts: ['*.w']",
-                    _ => "",
-                };
-                let strip = if next(2) == 0 { "true" } else { "false" };
-                routes.push_str(&format!(
-                    "      - {{ name: r{r}, paths: [\"{path}\"], strip_path: {strip}{methods}{hosts} }}\n"
-                ));
-            }
-            let yaml = format!(
-                "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://127.0.0.1:1\n    routes:\n{routes}"
-            );
-            let s = tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid");
-            let t = RouteTable::compile(&s);
-            for _ in 0..200 {
-                let path = format!("/{}", word(&mut next));
-                let method = if next(2) == 0 {
-                    http::Method::GET
-                } else {
-                    http::Method::POST
-                };
-                let host = ["h1", "a.w", "other"][next(3) as usize];
-                let got = t.find(&method, host, &path);
-                matched += usize::from(got.is_some());
-                assert_eq!(
-                    got,
-                    t.find_linear(&method, host, &path),
-                    "table {table}: {method} {host} {path}\n{yaml}"
-                );
-            }
-        }
-        assert!(
-            matched > 1000,
-            "the tables must route a good share: {matched} of 8000"
-        );
-    }
-
-    #[test]
-    fn upstream_paths() {
-        let cases = [
-            ("", "/billing", 8, true, "/"),
-            ("", "/billing/x", 8, true, "/x"),
-            ("", "/billingx", 8, true, "/x"),
-            ("/base", "/billing/x", 8, true, "/base/x"),
-            ("/base", "/billing/x", 8, false, "/base/billing/x"),
-            ("", "/billing", 8, false, "/billing"),
-            ("/base", "/billing", 8, true, "/base"),
-            ("", "/billing", 9, true, "/"),
-            ("", "/caf\u{e9}", 5, true, "/"),
-        ];
-        for (base, path, n, strip, want) in cases {
-            assert_eq!(upstream_path(base, path, n, strip), want, "{base} {path}");
-        }
-    }
-}
+#[cfg(test)]
+#[path = "routes_kong_tests.rs"]
+mod kong_tests;

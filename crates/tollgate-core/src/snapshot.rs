@@ -147,4 +147,31 @@ pub struct CompiledSnapshot {
     pub upstreams: Vec<tollgate_config::upstreams::UpstreamSpec>,
     /// Certificates for the TLS proxy listener; the gateway loads them.
     pub certificates: Vec<tollgate_config::resolved::CertificateSpec>,
+    /// Kong tags: tag → collection (`services`, `routes`, ...) → entity names.
+    pub tags: TagIndex,
+}
+
+/// Tag → collection → the names of the entities carrying it, sorted.
+pub type TagIndex =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>;
+
+/// Indexes the tagged entities of a snapshot by tag.
+pub fn tag_index(tagged: &[tollgate_config::TaggedEntity]) -> TagIndex {
+    let mut index = TagIndex::new();
+    for e in tagged {
+        for t in &e.tags {
+            let names = index
+                .entry(t.clone())
+                .or_default()
+                .entry(e.kind.clone())
+                .or_default();
+            if !names.contains(&e.label) {
+                names.push(e.label.clone());
+            }
+        }
+    }
+    for names in index.values_mut().flat_map(|k| k.values_mut()) {
+        names.sort();
+    }
+    index
 }

@@ -44,10 +44,12 @@ impl Target<'_> {
 }
 
 /// Normalizes `raw_path` and finds its route; `host` lower-case without port.
+/// Routes (regex paths included) only ever see the normalized path.
 pub fn resolve<'a>(
     routes: &RouteTable,
     method: &http::Method,
     host: &str,
+    headers: &http::HeaderMap,
     raw_path: &'a str,
 ) -> Result<Target<'a>, TargetError> {
     let n = normalize(raw_path)?;
@@ -60,7 +62,9 @@ pub fn resolve<'a>(
         } else {
             p
         };
-        routes.find(method, host, p).ok_or(TargetError::NoRoute)
+        routes
+            .find(method, host, headers, p)
+            .ok_or(TargetError::NoRoute)
     };
     let mut decoded = false;
     if n.escaped_slash {
@@ -173,11 +177,12 @@ services:
             ("/app/x;y/", Ok(("params", "/app/x/", "/x;y/"))),
         ];
         for (raw, want) in cases {
-            let got = resolve(&t, &http::Method::GET, "h", raw).map(|tg| {
-                let r = t.route(tg.route.route);
-                let up = upstream_path("", &tg.path, tg.prefix_len, r.strip_path).into_owned();
-                (r.name.to_string(), tg.match_path().to_string(), up)
-            });
+            let got =
+                resolve(&t, &http::Method::GET, "h", &http::HeaderMap::new(), raw).map(|tg| {
+                    let r = t.route(tg.route.route);
+                    let up = upstream_path("", &tg.path, tg.prefix_len, r.strip_path).into_owned();
+                    (r.name.to_string(), tg.match_path().to_string(), up)
+                });
             let want = want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()));
             assert_eq!(got, want, "{raw}");
         }
@@ -197,7 +202,14 @@ services:
         let s = tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid");
         let t = RouteTable::compile(&s);
         assert_eq!(
-            resolve(&t, &http::Method::GET, "h", "/a/b%2Fc").map(|_| ()),
+            resolve(
+                &t,
+                &http::Method::GET,
+                "h",
+                &http::HeaderMap::new(),
+                "/a/b%2Fc"
+            )
+            .map(|_| ()),
             Err(TargetError::EscapedSlash)
         );
     }

@@ -117,7 +117,13 @@ async fn decide(
     if let Some(refused) = check_target(req, &host) {
         return refused;
     }
-    let target = match resolve(&snap.routes, &req.method, &host, req.uri.path()) {
+    let target = match resolve(
+        &snap.routes,
+        &req.method,
+        &host,
+        &req.headers,
+        req.uri.path(),
+    ) {
         Ok(t) => t,
         Err(TargetError::NoRoute) => return Decision::Reply(Reply::static_json(404, NO_ROUTE)),
         Err(e) => return bad_request(e),

@@ -85,6 +85,7 @@ impl AdminApp {
                 "applications": c.applications, "credentials": c.credentials,
             },
             "warnings": l.snap.warnings,
+            "tags": l.snap.tags,
             "upstreams": l.pools.iter().map(|p| json!({
                 "name": p.spec.name,
                 "algorithm": match p.spec.balance {

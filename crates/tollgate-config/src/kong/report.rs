@@ -15,6 +15,8 @@ pub struct EntityReport {
     pub ignored: Vec<(String, String)>,
     /// (field, why) for keys that made the file invalid.
     pub unsupported: Vec<(String, String)>,
+    /// (field, how) for values rewritten by the 2.x → 3.0 migration.
+    pub migrated: Vec<(String, String)>,
     pub tags: Vec<String>,
 }
 
@@ -67,6 +69,27 @@ impl KongReport {
         self.entities.iter().filter(|e| !e.tags.is_empty())
     }
 
+    /// The tagged entities as the snapshot keeps them: collection, name.
+    pub fn tag_list(&self) -> Vec<crate::resolved::TaggedEntity> {
+        self.tagged()
+            .map(|e| {
+                // `services[0].routes[1]` is a route: the last collection named.
+                let last = e.path.rsplit('.').next().unwrap_or(&e.path);
+                let kind = last.split('[').next().unwrap_or(last).to_string();
+                let label = if e.name.is_empty() || kind.ends_with("plugins") {
+                    e.path.clone()
+                } else {
+                    e.name.clone()
+                };
+                crate::resolved::TaggedEntity {
+                    kind,
+                    label,
+                    tags: e.tags.clone(),
+                }
+            })
+            .collect()
+    }
+
     /// The report as plain text, one block per entity.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -84,6 +107,9 @@ impl KongReport {
             }
             for (f, why) in &e.unsupported {
                 s.push_str(&format!("  unsupported: {f} ({why})\n"));
+            }
+            for (f, how) in &e.migrated {
+                s.push_str(&format!("  migrated:    {f} ({how})\n"));
             }
             if !e.tags.is_empty() {
                 s.push_str(&format!("  tags:        {}\n", e.tags.join(", ")));

@@ -1,5 +1,6 @@
 //! Kong routes: nested under a service or top-level naming it, their Kong-only
 //! fields (accepted, ignored or refused), and format 1.1/2.1 path migration.
+//! Regex paths, `regex_priority` and `headers` pass through to the model.
 
 use super::entities::{hoist, metadata, name_of, reference, seq_mut, text, Ids};
 use super::Normalized;
@@ -67,14 +68,7 @@ pub(super) fn route(
                 .unsupported(at, &name, "path_handling", "only v0");
         }
     }
-    for key in [
-        "snis",
-        "sources",
-        "destinations",
-        "headers",
-        "expression",
-        "priority",
-    ] {
+    for key in ["snis", "sources", "destinations", "expression", "priority"] {
         let Some(v) = m.remove(key) else { continue };
         let empty = v.as_sequence().is_some_and(Vec::is_empty)
             || v.as_mapping().is_some_and(Mapping::is_empty);
@@ -86,6 +80,9 @@ pub(super) fn route(
             out.report.unsupported(at, &name, key, "not supported");
         }
     }
+    if m.get("headers").is_some_and(Value::is_null) {
+        m.remove("headers");
+    }
     let has_regex = m
         .get("paths")
         .and_then(Value::as_sequence)
@@ -93,17 +90,13 @@ pub(super) fn route(
             ps.iter()
                 .any(|p| p.as_str().is_some_and(|p| p.starts_with('~')))
         });
-    if has_regex {
-        out.err(
-            format!("{at}.paths"),
-            "regex paths (`~` prefix) are not supported; use prefix paths",
-        );
-        out.report
-            .unsupported(at, &name, "paths", "regex paths are not supported");
-    }
-    if m.remove("regex_priority").is_some() {
+    if !has_regex && m.contains_key("regex_priority") {
+        // Kong sets it on every route; it only orders regex paths.
+        m.remove("regex_priority");
         out.report
             .ignored(at, &name, "regex_priority", "no regex path on this route");
+    } else if m.get("regex_priority").is_some_and(Value::is_null) {
+        m.remove("regex_priority");
     }
     for key in [
         "name",
@@ -112,6 +105,8 @@ pub(super) fn route(
         "hosts",
         "strip_path",
         "preserve_host",
+        "headers",
+        "regex_priority",
     ] {
         if m.contains_key(key) {
             out.report.accepted(at, &name, key);
@@ -197,6 +192,7 @@ pub(super) fn migrate_2x_paths(root: &mut Mapping, version: &str, out: &mut Norm
             let Some(paths) = r.as_mapping_mut().and_then(|m| seq_mut(m, "paths")) else {
                 continue;
             };
+            let mut notes = Vec::new();
             for (j, p) in paths.iter_mut().enumerate() {
                 let Some(s) = p.as_str() else { continue };
                 let plain = s
@@ -208,8 +204,29 @@ pub(super) fn migrate_2x_paths(root: &mut Mapping, version: &str, out: &mut Norm
                         format!("{at}[{k}].paths[{j}]"),
                         format!("format {version}: {s:?} is a regex in Kong 2.x; read as {migrated:?} (Kong 3.0's form)"),
                     );
+                    let mut how = format!("{s:?} is a regex in Kong 2.x: read as {migrated:?}");
+                    if s.contains('%') {
+                        // Kong 3.0 matches regexes on the normalized path, and
+                        // so does tollgate: an escape of an unreserved character
+                        // is decoded before matching.
+                        how.push_str(
+                            "; regexes now see the normalized path: write percent-escaped \
+                             letters, digits and -._~ decoded",
+                        );
+                    }
+                    notes.push((format!("paths[{j}]"), how));
                     *p = migrated.into();
                 }
+            }
+            if !notes.is_empty() {
+                let name = r
+                    .as_mapping()
+                    .and_then(|m| name_of(m, "name"))
+                    .unwrap_or_default();
+                out.report
+                    .entity(&format!("{at}[{k}]"), &name)
+                    .migrated
+                    .extend(notes);
             }
         }
     };

@@ -135,7 +135,7 @@ services:
     protocol: grpc
     client_certificate: { id: x }
     routes:
-      - { name: r, paths: ["~/v\\d+/x"], headers: { x-v: ["1"] }, protocols: [https] }
+      - { name: r, paths: ["~/v(\\d+/x"], headers: { host: ["1"] }, protocols: [https] }
 consumers:
   - { username: c, groups: [{ name: gold }], keyauth_credentials: [{ key: k, ttl: 10 }] }
 plugins:
@@ -148,8 +148,8 @@ plugins:
         "_info.defaults",
         "services[0].protocol",
         "services[0].client_certificate",
-        "services[0].routes[0].paths: regex",
-        "services[0].routes[0].headers",
+        "services[0].routes[0].paths[0]: regex",
+        "services[0].routes[0].headers.host: use the route's `hosts`",
         "services[0].routes[0].protocols",
         "consumers[0].groups",
         "consumers[0].keyauth_credentials[0].ttl",
@@ -164,21 +164,60 @@ plugins:
 }
 
 #[test]
-fn format_2x_regex_paths_are_migrated_then_reported() {
-    // Kong 3.0 reads "/v\d+" from a 2.1 file as "~/v\d+"; regex routes are
-    // refused, so the user sees both the migration and the refusal.
+fn format_2x_regex_paths_are_migrated() {
+    // Kong 3.0 reads "/v\d+" from a 2.1 file as "~/v\d+".
     let yaml = r#"
 _format_version: "2.1"
 services:
   - name: s
     url: http://127.0.0.1:1
-    routes: [{ name: r, paths: ["/plain/path-1.json", "/v\\d+"] }]
+    routes: [{ name: r, paths: ["/plain/path-1.json", "/v\\d+"], regex_priority: 3 }]
 "#;
-    let errs = errors(yaml).join("\n");
-    assert!(errs.contains("services[0].routes[0].paths"), "{errs}");
-    let plain = yaml.replace(", \"/v\\\\d+\"", "");
-    let s = load(&plain);
-    assert_eq!(s.services[0].routes[0].paths, ["/plain/path-1.json"]);
+    let s = load(yaml);
+    let r = &s.services[0].routes[0];
+    assert_eq!(r.paths, ["/plain/path-1.json", "~/v\\d+"]);
+    assert_eq!(r.regex_priority, 3);
+    let text = crate::explain_kong(yaml.as_bytes())
+        .expect("parses")
+        .render();
+    assert!(
+        text.contains("services[0].routes[0] (r)\n")
+            && text.contains("migrated:    paths[1] (\"/v\\\\d+\" is a regex in Kong 2.x: read as \"~/v\\\\d+\")"),
+        "{text}"
+    );
+    let text = crate::explain_kong(yaml.replace("/v\\\\d+", "/v%41+").as_bytes())
+        .expect("parses")
+        .render();
+    assert!(
+        text.contains("regexes now see the normalized path"),
+        "{text}"
+    );
+}
+
+#[test]
+fn regex_paths_and_headers_errors_are_located() {
+    let errs = errors(
+        r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:1
+    routes:
+      - { name: ok, paths: ["~/v\\d+/x"], regex_priority: 2, headers: { x-v: [v1, "~*^beta"] } }
+      - { name: big, paths: [/a, "~(a{1000}){1000}"] }
+      - { name: hdr, paths: [/b], headers: { "bad name": [x], x-empty: [], x-re: ["~*(("] } }
+"#,
+    )
+    .join("\n");
+    for want in [
+        "services[0].routes[1].paths[1]: regex \"(a{1000}){1000}\" compiles to more than",
+        "services[0].routes[2].headers.bad name",
+        "services[0].routes[2].headers.x-empty: needs at least one value",
+        "services[0].routes[2].headers.x-re[0]: regex",
+    ] {
+        assert!(errs.contains(want), "missing {want} in\n{errs}");
+    }
+    assert!(!errs.contains("routes[0]"), "{errs}");
 }
 
 #[test]
@@ -242,7 +281,7 @@ services:
     url: http://x
     tags: [team-a]
     retries: 3
-    routes: [{ name: r, paths: [/], headers: { a: [b] } }]
+    routes: [{ name: r, paths: [/], headers: { a: [b] }, snis: [x.example] }]
 "#,
     )
     .expect("parses");
@@ -251,7 +290,7 @@ services:
         "services[0] (s)",
         "accepted:    name, url",
         "tags:        team-a",
-        "unsupported: headers",
+        "unsupported: snis",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }

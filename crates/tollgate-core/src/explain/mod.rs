@@ -211,7 +211,13 @@ pub fn explain(
     if let Ok(n) = crate::normalize::normalize(input.path) {
         out.normalized_path = Some(n.path.into_owned());
     }
-    let target = match resolve(&snap.routes, input.method, input.host, input.path) {
+    let target = match resolve(
+        &snap.routes,
+        input.method,
+        input.host,
+        input.headers,
+        input.path,
+    ) {
         Ok(t) => t,
         Err(TargetError::NoRoute) => {
             out.result = reply(404, NO_ROUTE.to_string());
