@@ -21,6 +21,7 @@ pub mod persist;
 pub mod plugin_configs;
 pub mod plugins;
 mod redis_fields;
+pub mod reserved_headers;
 pub mod resolved;
 pub mod route_match;
 mod router_check;

@@ -6,7 +6,7 @@
 use crate::model;
 use crate::resolved::HeaderCondition;
 use crate::validate::Ctx;
-use regex::{Regex, RegexBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 
 /// Longest pattern accepted, in bytes.
 pub const MAX_PATTERN_LEN: usize = 1024;
@@ -24,7 +24,10 @@ pub fn is_regex_path(p: &str) -> bool {
 }
 
 /// Compiles a `~` path as Kong does: anchored at the start (`^`), not at the
-/// end. Capture groups are allowed and ignored.
+/// end. Capture groups are allowed and ignored. Patterns run on bytes with
+/// ASCII classes (`\d`, `\w`, `\s`, case folding), as PCRE does by default:
+/// the normalized path they see is ASCII (anything else stays percent-encoded),
+/// and Unicode classes would only make `\w{1,64}` a multi-megabyte program.
 pub fn path_regex(p: &str) -> Result<Regex, String> {
     let pat = p.strip_prefix('~').unwrap_or(p);
     if pat.is_empty() {
@@ -50,6 +53,7 @@ fn build(pat: &str, full: &str, case_insensitive: bool) -> Result<Regex, String>
         ));
     }
     RegexBuilder::new(full)
+        .unicode(false)
         .case_insensitive(case_insensitive)
         .size_limit(SIZE_LIMIT)
         .dfa_size_limit(DFA_SIZE_LIMIT)
@@ -106,6 +110,17 @@ pub(crate) fn check_headers(ctx: &mut Ctx, at: &str, r: &model::Route) -> Vec<He
             ctx.err(here, "use the route's `hosts` to match the Host header");
             continue;
         }
+        // Routes are chosen before the client's copies of these are removed,
+        // so a condition on one would let any client pick the route.
+        let f = crate::reserved_headers::folded(&lower);
+        if crate::reserved_headers::gateway_owned(&f) || crate::reserved_headers::is_forwarding(&f)
+        {
+            ctx.err(
+                here,
+                format!("{name:?} is set or rewritten by the gateway; a route cannot be chosen by the client's copy of it"),
+            );
+            continue;
+        }
         if values.is_empty() {
             ctx.err(here, "needs at least one value");
             continue;
@@ -141,12 +156,12 @@ mod tests {
     #[test]
     fn paths_are_anchored_at_the_start_only() {
         let r = path_regex(r"~/users/\d+").expect("compiles");
-        assert!(r.is_match("/users/12"));
-        assert!(r.is_match("/users/12/orders"));
-        assert!(!r.is_match("/x/users/12"));
+        assert!(r.is_match(b"/users/12"));
+        assert!(r.is_match(b"/users/12/orders"));
+        assert!(!r.is_match(b"/x/users/12"));
         // An alternation stays inside the anchor.
         let r = path_regex("~/a|/b").expect("compiles");
-        assert!(!r.is_match("/x/b"));
+        assert!(!r.is_match(b"/x/b"));
     }
 
     #[test]
@@ -162,9 +177,44 @@ mod tests {
     }
 
     #[test]
+    fn classes_are_ascii_so_common_kong_patterns_stay_small() {
+        for p in [
+            r"~/v\d{1,3}/\w{1,16}$",
+            r"~/users/\w{1,64}$",
+            r"~/.*\.json$",
+        ] {
+            path_regex(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+        let r = path_regex(r"~/n/\d+$").expect("compiles");
+        assert!(r.is_match(b"/n/5"));
+        // A fullwidth digit, raw or escaped, is not a digit here.
+        assert!(!r.is_match("/n/\u{ff15}".as_bytes()));
+        assert!(!r.is_match(b"/n/%EF%BC%95"));
+    }
+
+    #[test]
+    fn conditions_on_gateway_owned_headers_are_refused() {
+        let route: model::Route = serde_yaml::from_str(
+            "{ name: r, paths: [/x], headers: { x-consumer-username: [ops], X_Forwarded_For: [a], x-real-ip: [b], x-version: [v1] } }",
+        )
+        .expect("route");
+        let mut ctx = Ctx {
+            errors: vec![],
+            warnings: vec![],
+            base_dir: None,
+            broken: Default::default(),
+            spec_bytes: vec![],
+        };
+        let kept = check_headers(&mut ctx, "routes[0]", &route);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert_eq!(kept[0].name, "x-version");
+        assert_eq!(ctx.errors.len(), 3, "{:?}", ctx.errors);
+    }
+
+    #[test]
     fn header_regexes_ignore_case() {
         let r = header_regex("~*^v[0-9]+$").expect("compiles");
-        assert!(r.is_match("V2"));
-        assert!(!r.is_match("beta"));
+        assert!(r.is_match(b"V2"));
+        assert!(!r.is_match(b"beta"));
     }
 }

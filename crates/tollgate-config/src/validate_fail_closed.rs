@@ -40,7 +40,7 @@ fn carries(route: &RouteSpec, method: &str, path: &str) -> bool {
         || route.paths.iter().any(|p| {
             if crate::route_match::is_regex_path(p) {
                 // Validation only: compiling again here keeps RouteSpec plain data.
-                crate::route_match::path_regex(p).is_ok_and(|r| r.is_match(path))
+                crate::route_match::path_regex(p).is_ok_and(|r| r.is_match(path.as_bytes()))
             } else {
                 path.starts_with(p.as_str())
             }

@@ -9,6 +9,7 @@
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method};
 use tollgate_config::model::HeadersWithUnderscores;
+use tollgate_config::reserved_headers::{folded, gateway_owned, is_forwarding};
 
 /// Why a request was refused before routing (each a 400).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -97,16 +98,6 @@ pub enum HeaderClass {
     Underscore,
 }
 
-const REMOVED_PREFIXES: &[&str] = &["x-ace-", "x-consumer-", "x-credential-", "x-authenticated-"];
-const REMOVED_NAMES: &[&str] = &[
-    "x-application-name",
-    "x-anonymous-consumer",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-    "x-original-url",
-    "x-rewrite-url",
-];
 /// Names that only count in their canonical spelling; any other spelling
 /// (`Content_Length`, `Transfer.Encoding`) is someone's attempt at confusion.
 const FRAMING_NAMES: &[&str] = &[
@@ -119,15 +110,10 @@ const FRAMING_NAMES: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
+    // The request id is the gateway's to check: `X_Request_ID` would reach a
+    // folding server beside it.
+    "x-request-id",
 ];
-
-fn is_forwarding(n: &str) -> bool {
-    n == "x-real-ip" || n == "forwarded" || n.starts_with("x-forwarded-")
-}
-
-fn gateway_owned(n: &str) -> bool {
-    REMOVED_PREFIXES.iter().any(|p| n.starts_with(p)) || REMOVED_NAMES.contains(&n)
-}
 
 /// Classifies a header name (lower-case, as `http` stores it).
 pub fn classify(name: &str) -> HeaderClass {
@@ -141,10 +127,7 @@ pub fn classify(name: &str) -> HeaderClass {
         };
     }
     // CGI-style servers fold `_` (and some `.`) into `-`.
-    let folded: String = name
-        .chars()
-        .map(|c| if c == '_' || c == '.' { '-' } else { c })
-        .collect();
+    let folded = folded(name);
     if gateway_owned(&folded) || is_forwarding(&folded) || FRAMING_NAMES.contains(&folded.as_str())
     {
         HeaderClass::Remove
@@ -290,6 +273,8 @@ mod tests {
             ("accept", Keep),
             ("apikey", Keep),
             ("x-request-id", Keep),
+            ("x_request_id", Remove),
+            ("x.request.id", Remove),
             ("x-ace-operation-id", Remove),
             ("x-ace-anything", Remove),
             ("x_ace_operation_id", Remove),

@@ -3,7 +3,7 @@
 //! with `~` paths, so a table without any pays one `is_empty` per lookup.
 
 use http::header::{HeaderMap, HeaderName};
-use regex::Regex;
+use regex::bytes::Regex;
 use tollgate_config::route_match::{header_regex, path_regex};
 use tollgate_config::HeaderCondition;
 
@@ -49,9 +49,7 @@ impl HeaderCond {
             self.plain
                 .iter()
                 .any(|p| p.as_bytes().eq_ignore_ascii_case(v))
-                || (!self.regexes.is_empty()
-                    && std::str::from_utf8(v)
-                        .is_ok_and(|v| self.regexes.iter().any(|r| r.is_match(v))))
+                || self.regexes.iter().any(|r| r.is_match(v))
         })
     }
 }
@@ -100,7 +98,7 @@ impl RegexCandidate {
 
     /// Where the match ends in `path`, if the pattern matches it.
     pub(crate) fn match_end(&self, path: &str) -> Option<usize> {
-        self.regex.find(path).map(|m| m.end())
+        self.regex.find(path.as_bytes()).map(|m| m.end())
     }
 }
 
