@@ -57,6 +57,9 @@ pub struct Charge {
     /// The client address, when the subject was derived from it: shared
     /// counters name it in full, since `key.subject` is a per-process hash.
     pub client_ip: Option<std::net::IpAddr>,
+    /// Kong's `fault_tolerant`: when false, a Redis failure fails the
+    /// request (500) rather than counting locally.
+    pub fault_tolerant: bool,
 }
 
 /// What a plugin needs to finish once its charge is done.
