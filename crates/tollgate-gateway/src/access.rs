@@ -4,6 +4,7 @@
 
 use crate::cluster::Backend;
 use crate::ctx::RequestCtx;
+use crate::password_checks::Checked;
 use crate::reply::write_reply;
 use crate::state::Gateway;
 use crate::state::Loaded;
@@ -227,6 +228,11 @@ async fn run_chain(
                     None => Flow::Respond(Reply::static_json(500, UNEXPECTED)),
                 }
             }
+            Access::Verify(check) => match gw.password_checks.run(check).await {
+                Checked::Ran(check, ok) => plugin.verified(cx, check, Some(ok)),
+                Checked::Busy(check) => plugin.verified(cx, check, None),
+                Checked::Lost => Flow::Respond(Reply::static_json(500, UNEXPECTED)),
+            },
         };
         let ended = Instant::now();
         gw.metrics

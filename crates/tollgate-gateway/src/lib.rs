@@ -19,6 +19,7 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod observe;
+pub mod password_checks;
 pub mod probe;
 pub mod proxy;
 pub mod reply;

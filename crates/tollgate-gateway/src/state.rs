@@ -59,6 +59,8 @@ pub struct Gateway {
     pub access_log: Option<crate::access_log::AccessLog>,
     /// `--otlp-endpoint`: spans exported over OTLP, when set.
     pub traces: Option<crate::trace::Traces>,
+    /// basic-auth's bcrypt checks, off the proxy workers.
+    pub password_checks: crate::password_checks::PasswordChecks,
     last_reload: Mutex<Option<ReloadRecord>>,
 }
 
@@ -181,6 +183,7 @@ impl Gateway {
             trusted_ips: Default::default(),
             access_log: None,
             traces: None,
+            password_checks: crate::password_checks::PasswordChecks::per_core(),
             last_reload: Mutex::new(None),
         })
     }
