@@ -17,6 +17,7 @@ pub mod feed;
 pub mod head_guard;
 pub mod headers;
 pub mod health;
+pub mod least_conn;
 pub mod metrics;
 pub mod observe;
 pub mod password_checks;
