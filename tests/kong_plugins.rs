@@ -291,6 +291,47 @@ fn rate_limiting_by_header_and_path_with_kong_fields() {
 }
 
 #[test]
+fn rate_limiting_fault_tolerant_false_fails_when_redis_is_down() {
+    // Kong (rate-limiting/handler.lua): a counter-store error answers 500
+    // "An unexpected error occurred" unless fault_tolerant is true.
+    let mut redis = support::procs::Redis::start(free_port(), None);
+    let conf = |strict: bool, route: &str| {
+        format!(
+            "  - {{ name: rate-limiting, route: {route}, config: {{ minute: 100, policy: redis, fault_tolerant: {}, redis: {{ {} }} }} }}\n",
+            !strict,
+            support::cluster::local_redis(redis.port, 300)
+        )
+    };
+    let gw = Gateway::start(&snapshot(&format!(
+        "plugins:\n{}{}",
+        conf(true, "r"),
+        conf(false, "other")
+    )));
+    assert_eq!(gw.get("/x", &[]).status, 200);
+    assert_eq!(gw.get("/other/y", &[]).status, 200);
+    assert!(redis.script_calls() >= 2, "counted in Redis");
+    redis.kill();
+    for _ in 0..3 {
+        let r = gw.get("/x", &[]);
+        assert_eq!(
+            (r.status, r.message().as_str()),
+            (500, "An unexpected error occurred")
+        );
+        let r = gw.get("/other/y", &[]);
+        assert_eq!(r.status, 200, "fault tolerant: counted locally");
+        assert_eq!(r.header("x-ratelimit-limit-minute"), Some("100"));
+    }
+    // Back once Redis is (after the cool-down).
+    let redis = support::procs::Redis::start(redis.port, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gw.get("/x", &[]).status != 200 {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    drop(redis);
+}
+
+#[test]
 fn rate_limiting_month_and_year_windows() {
     let gw = Gateway::start(&snapshot(
         "plugins:\n  - { name: rate-limiting, config: { month: 2, year: 100, limit_by: ip } }\n",

@@ -531,7 +531,7 @@ services:
 upstreams:
   - name: empty.pool
   - name: lc.pool
-    algorithm: least-connections
+    algorithm: latency
     targets: [{{ target: "{}" }}]
 targets:
   - {{ target: "127.0.0.1:9", upstream: missing.pool }}
@@ -555,7 +555,7 @@ targets:
     for want in [
         "services[0] (s1).host",
         "upstreams[1] (lc.pool).algorithm",
-        "least-connections is not supported",
+        "latency is not supported",
         "targets[0].upstream",
         "missing.pool",
     ] {
@@ -630,4 +630,80 @@ fn retries_move_a_request_off_a_dead_target() {
     gw.wait_hash_change(&hash);
     let failed = (0..20).filter(|_| gw.get("/x", &[]).status == 502).count();
     assert_eq!(failed, 10, "half the tries land on the dead target");
+}
+
+/// A target that answers its name after `delay`, and counts requests.
+fn slow_target(name: &'static str, delay: Duration) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+                let mut w = conn;
+                loop {
+                    let mut line = String::new();
+                    // Request line and headers; these requests have no body.
+                    loop {
+                        line.clear();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {}
+                        }
+                    }
+                    count.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(delay);
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}",
+                        name.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, served)
+}
+
+#[test]
+fn least_connections_sends_fewer_requests_to_a_slow_target() {
+    let (slow, slow_n) = slow_target("slow", Duration::from_millis(300));
+    let (fast, fast_n) = slow_target("fast", Duration::from_millis(5));
+    let up = format!(
+        "  - name: backend.pool\n    algorithm: least-connections\n    targets:\n      - {{ target: \"{slow}\", weight: 100 }}\n      - {{ target: \"{fast}\", weight: 100 }}\n"
+    );
+    let gw = Gateway::start(&snapshot(&up, ""));
+    assert_eq!(
+        gw.status()["upstreams"][0]["algorithm"],
+        "least-connections"
+    );
+    // Four clients, each sending its next request when the last is answered.
+    let url = gw.url("/x");
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_millis(1500);
+                while Instant::now() < deadline {
+                    let r = support::get(&url, &[]).expect("request");
+                    assert_eq!(r.status, 200, "{}", r.body);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client");
+    }
+    let (slow_n, fast_n) = (slow_n.load(Ordering::SeqCst), fast_n.load(Ordering::SeqCst));
+    println!("least-connections, equal weights: slow target {slow_n}, fast target {fast_n}");
+    // Round-robin would split them evenly. Here the slow target holds at
+    // most about one request at a time, five times in 1.5 s.
+    assert!(slow_n >= 1, "the slow target is still used");
+    assert!(slow_n * 5 < fast_n, "slow {slow_n}, fast {fast_n}");
 }

@@ -310,6 +310,7 @@ impl Healthchecks {
 pub enum Balance {
     RoundRobin,
     ConsistentHashing,
+    LeastConnections,
 }
 
 /// Where a consistent-hashing key comes from.

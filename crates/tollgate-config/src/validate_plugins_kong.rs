@@ -127,12 +127,6 @@ pub(crate) fn rate_limiting(ctx: &mut Ctx, at: &str, c: &RateLimitingConfig) {
             );
         }
     }
-    if !c.fault_tolerant {
-        ctx.err(
-            format!("{at}.config.fault_tolerant"),
-            "only true is supported: when Redis is unreachable, tollgate counts locally and never fails a request",
-        );
-    }
     if c.policy == Policy::Cluster {
         ctx.err(
             format!("{at}.config.policy"),

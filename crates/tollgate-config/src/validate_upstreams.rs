@@ -112,8 +112,13 @@ fn upstream(ctx: &mut Ctx, at: &str, u: &UpstreamEntry) -> UpstreamSpec {
         None if hash_on != HashOn::None => Balance::ConsistentHashing,
         None => Balance::RoundRobin,
         Some(Algorithm::LeastConnections) => {
-            unsupported(ctx, "algorithm", "least-connections");
-            Balance::RoundRobin
+            if hash_on != HashOn::None {
+                ctx.warn(
+                    format!("{at}.hash_on"),
+                    "ignored: algorithm is least-connections (set consistent-hashing to hash)",
+                );
+            }
+            Balance::LeastConnections
         }
         Some(Algorithm::Latency) => {
             unsupported(ctx, "algorithm", "latency");

@@ -89,10 +89,10 @@ fn a_kong_upstream_as_decks_write_it_loads() {
 #[test]
 fn unsupported_and_broken_upstreams_are_located() {
     let e = errors(&doc(
-        "upstreams:\n  - name: pool.a\n    algorithm: least-connections\n    hash_on: cookie\n    targets: [{ target: \"1.2.3.4:0\" }, { target: 1.2.3.5, weight: 70000 }]\n  - name: pool.b\n    hash_on: header\n    healthchecks: { active: { type: grpc } }\n    targets: [{ target: a.b }, { target: a.b }]\ntargets:\n  - { target: 1.1.1.1 }\n  - { target: 1.1.1.1, upstream: nope }\n",
+        "upstreams:\n  - name: pool.a\n    algorithm: latency\n    hash_on: cookie\n    targets: [{ target: \"1.2.3.4:0\" }, { target: 1.2.3.5, weight: 70000 }]\n  - name: pool.b\n    hash_on: header\n    healthchecks: { active: { type: grpc } }\n    targets: [{ target: a.b }, { target: a.b }]\ntargets:\n  - { target: 1.1.1.1 }\n  - { target: 1.1.1.1, upstream: nope }\n",
     ));
     let want = [
-        "upstreams[0].algorithm: least-connections is not supported",
+        "upstreams[0].algorithm: latency is not supported",
         "upstreams[0].hash_on_cookie: required when hash_on is cookie",
         "upstreams[0].targets[0].target",
         "upstreams[0].targets[1].weight",

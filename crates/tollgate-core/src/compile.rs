@@ -387,6 +387,7 @@ fn instance(
                     .as_deref()
                     .and_then(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok()),
                 path: c.path.as_deref().map(Into::into),
+                fault_tolerant: c.fault_tolerant,
                 error: Reply::message(c.error_code, &c.error_message),
                 counters: match c.policy {
                     // Cluster is refused by validation.

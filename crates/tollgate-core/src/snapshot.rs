@@ -95,9 +95,10 @@ pub struct BasicCred {
     /// `X-Credential-Identifier`: the credential's username, as Kong sends it.
     pub identifier: HeaderValue,
     pub subject: u64,
-    /// SHA-256 of passwords a bcrypt check accepted: a client sending the
-    /// right password again costs a hash, not another bcrypt run.
-    pub bcrypt_ok: std::sync::Mutex<Vec<[u8; 32]>>,
+    /// Keyed hashes of passwords a bcrypt check accepted (at most
+    /// `plugins::password::REMEMBERED`): a client sending the right password
+    /// again costs a hash, not another bcrypt run.
+    pub bcrypt_ok: std::sync::Mutex<Vec<crate::plugins::password::Remembered>>,
 }
 
 /// A key-auth (consumer) credential.

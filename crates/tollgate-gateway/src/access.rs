@@ -4,6 +4,7 @@
 
 use crate::cluster::Backend;
 use crate::ctx::RequestCtx;
+use crate::password_checks::Checked;
 use crate::reply::write_reply;
 use crate::state::Gateway;
 use crate::state::Loaded;
@@ -21,6 +22,7 @@ use tollgate_core::routes::upstream_path;
 use tollgate_core::target::{resolve, TargetError};
 
 const NO_ROUTE: &str = r#"{"message":"no Route matched with those values"}"#;
+const UNEXPECTED: &str = r#"{"message":"An unexpected error occurred"}"#;
 
 /// Host without port, lower-cased (borrowed when already lower-case).
 pub fn host_of(req: &pingora::http::RequestHeader) -> Cow<'_, str> {
@@ -224,10 +226,19 @@ async fn run_chain(
                         outcome
                     }
                     Some(backend) => backend.charge(&gw.limiter, &charge, cx.now_ns).await,
-                    None => gw.limiter.charge(charge.key, &charge.limit, cx.now_ns),
+                    None => Some(gw.limiter.charge(charge.key, &charge.limit, cx.now_ns)),
                 };
-                plugin.resume(cx, resume, outcome)
+                match outcome {
+                    Some(outcome) => plugin.resume(cx, resume, outcome),
+                    // Kong's answer when `fault_tolerant: false` and the store failed.
+                    None => Flow::Respond(Reply::static_json(500, UNEXPECTED)),
+                }
             }
+            Access::Verify(check) => match gw.password_checks.run(check).await {
+                Checked::Ran(check, ok) => plugin.verified(cx, check, Some(ok)),
+                Checked::Busy(check) => plugin.verified(cx, check, None),
+                Checked::Lost => Flow::Respond(Reply::static_json(500, UNEXPECTED)),
+            },
         };
         let ended = Instant::now();
         gw.metrics

@@ -91,6 +91,7 @@ impl AdminApp {
                 "algorithm": match p.spec.balance {
                     tollgate_config::upstreams::Balance::RoundRobin => "round-robin",
                     tollgate_config::upstreams::Balance::ConsistentHashing => "consistent-hashing",
+                    tollgate_config::upstreams::Balance::LeastConnections => "least-connections",
                 },
                 "tags": p.spec.tags,
                 "targets": p.targets.iter().map(|t| json!({

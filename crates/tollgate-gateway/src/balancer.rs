@@ -1,6 +1,7 @@
 //! Load-balanced upstreams: one [`Pool`] per Kong upstream, picking a target
 //! with Pingora's selection algorithms (weighted round-robin, Ketama
-//! consistent hashing) among the targets that are healthy.
+//! consistent hashing), or by fewest requests in flight (`least_conn.rs`),
+//! among the targets that are healthy.
 //!
 //! Pools outlive snapshots: the [`Registry`] hands an apply the same pool
 //! when its upstream is unchanged, so target health and the round-robin
@@ -45,6 +46,8 @@ pub struct Target {
     pub(crate) probing: AtomicBool,
     pub(crate) next_probe: Mutex<Option<Instant>>,
     gauge: prometheus::IntGauge,
+    /// Requests in flight, counted for least-connections pools only.
+    pub(crate) in_flight: AtomicU64,
 }
 
 impl Target {
@@ -84,6 +87,7 @@ impl Target {
 enum Selector {
     RoundRobin(Arc<WeightedRoundRobin>),
     Hash(Arc<Consistent>),
+    LeastConnections,
     Empty,
 }
 
@@ -219,6 +223,7 @@ impl Pool {
                 probing: AtomicBool::new(false),
                 next_probe: Mutex::new(None),
                 gauge,
+                in_flight: AtomicU64::new(0),
             });
         }
         let set: BTreeSet<Backend> = targets
@@ -235,6 +240,7 @@ impl Pool {
                     Selector::RoundRobin(Arc::new(WeightedRoundRobin::build(&set)))
                 }
                 Balance::ConsistentHashing => Selector::Hash(Arc::new(Consistent::build(&set))),
+                Balance::LeastConnections => Selector::LeastConnections,
             }
         };
         Pool {
@@ -284,6 +290,10 @@ impl Pool {
         let fallback_key;
         let picked = match &self.selector {
             Selector::Empty => return None,
+            Selector::LeastConnections => {
+                let start = self.counter.fetch_add(1, Ordering::Relaxed) as usize;
+                crate::least_conn::pick(self, start, |ix| self.usable(ix, tried))
+            }
             // A retry does not advance the rotation: that would hand the
             // next request the target this one just skipped.
             Selector::RoundRobin(_) if tried != 0 => None,
@@ -330,6 +340,11 @@ impl Pool {
                 tracing::warn!(upstream = %self.spec.name, target = %t.name, check = how, report = ?r, "target is unhealthy: taken out of the balancer");
             }
         }
+    }
+
+    /// Whether requests in flight are counted (least-connections).
+    pub fn counts_in_flight(&self) -> bool {
+        matches!(self.selector, Selector::LeastConnections)
     }
 
     /// Host slots of hostname targets, for the apply to resolve.

@@ -100,3 +100,29 @@ fn under_the_threshold_no_target_is_picked() {
     // 50% < 60%: the whole upstream is unavailable.
     assert_eq!(p.select(None, 0), None);
 }
+
+#[test]
+fn least_connections_weighs_requests_in_flight_as_kong_does() {
+    let mut s = spec(&[1, 3]);
+    s.balance = Balance::LeastConnections;
+    let p = Arc::new(pool(s));
+    assert!(p.counts_in_flight());
+    // Idle: (0 + 1) / 3 beats (0 + 1) / 1, the heavier target first.
+    let mut held = Vec::new();
+    let mut picks = Vec::new();
+    for _ in 0..4 {
+        let ix = p.select(None, 0).expect("target");
+        picks.push(ix);
+        held.push(crate::least_conn::InFlight::start(&p, ix).expect("in flight"));
+    }
+    // Scores 1/3, 2/3, then a tie at 1 whichever way it goes: three of four
+    // picks go to the target of weight 3.
+    assert_eq!(picks.iter().filter(|&&ix| ix == 1).count(), 3, "{picks:?}");
+    assert_eq!(p.targets[1].in_flight.load(Ordering::Relaxed), 3);
+    held.clear();
+    assert_eq!(p.targets[0].in_flight.load(Ordering::Relaxed), 0);
+    assert_eq!(p.targets[1].in_flight.load(Ordering::Relaxed), 0);
+    // An unhealthy target is skipped whatever its load.
+    p.report(1, Report::TcpFailure, false);
+    assert_eq!(p.select(None, 0), Some(0));
+}

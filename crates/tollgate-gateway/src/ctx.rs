@@ -27,6 +27,9 @@ pub struct RequestCtx {
     pub lb_responded: bool,
     /// A hash cookie made up for a client that had none: sent back in `Set-Cookie`.
     pub lb_cookie: Option<String>,
+    /// The current try's count in a least-connections pool, released when
+    /// the next try replaces it or the request ends.
+    pub lb_in_flight: Option<crate::least_conn::InFlight>,
     /// `X-Request-ID`: the client's, or generated (`request_id.rs`).
     pub request_id: Option<crate::request_id::RequestId>,
     /// Trace ids and timings, with tracing on (`trace/`).
@@ -48,6 +51,7 @@ impl RequestCtx {
             lb_tries: 0,
             lb_responded: false,
             lb_cookie: None,
+            lb_in_flight: None,
             request_id: None,
             trace: None,
         }

@@ -64,6 +64,8 @@ pub struct Gateway {
     pub traces: Option<crate::trace::Traces>,
     /// The TLS listener's certificates, when `--tls-listen` is set.
     pub tls: Option<Arc<crate::tls::TlsStore>>,
+    /// basic-auth's bcrypt checks, off the proxy workers.
+    pub password_checks: crate::password_checks::PasswordChecks,
     last_reload: Mutex<Option<ReloadRecord>>,
     /// Frees replaced snapshots once no request holds them (`retire.rs`).
     retirer: crate::retire::Retirer<Loaded>,
@@ -195,6 +197,7 @@ impl Gateway {
             access_log: None,
             traces: None,
             tls: None,
+            password_checks: crate::password_checks::PasswordChecks::per_core(),
             last_reload: Mutex::new(None),
             retirer: crate::retire::Retirer::default(),
         })

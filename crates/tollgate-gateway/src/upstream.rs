@@ -190,6 +190,12 @@ fn balanced(
     let ix = pool.select(key, ctx.lb_tried).ok_or_else(no_target)?;
     let addr = pool.targets[ix].addr().ok_or_else(no_target)?;
     ctx.lb_target = Some(ix as u32);
+    // Replacing the previous try's count releases it.
+    ctx.lb_in_flight = if pool.counts_in_flight() {
+        crate::least_conn::InFlight::start(pool, ix)
+    } else {
+        None
+    };
     if ix < 64 {
         ctx.lb_tried |= 1 << ix;
     }

@@ -157,7 +157,6 @@ plugins:
         "plugins[0].protocols",
         "plugins[1].config: at most 4 of second",
         "plugins[1].config.policy",
-        "plugins[1].config.fault_tolerant",
     ] {
         assert!(joined.contains(want), "missing {want} in\n{joined}");
     }

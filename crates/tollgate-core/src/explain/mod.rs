@@ -325,6 +325,11 @@ fn run_chain(
                     .push(limit_info(snap, entry.name, cx.state, &outcome));
                 flow
             }
+            // An explanation runs the check where it is, like any other.
+            Access::Verify(check) => {
+                let ok = check.run();
+                plugin.verified(&mut cx, check, Some(ok))
+            }
         };
         let outcome = match flow {
             Flow::Continue => StepOutcome::Continue,

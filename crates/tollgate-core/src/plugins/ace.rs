@@ -316,6 +316,7 @@ impl Ace {
                     limit: limit.limit,
                     counters: self.counters,
                     client_ip: None,
+                    fault_tolerant: true,
                 },
                 Resume::Ace(Pending {
                     ent,

@@ -2,6 +2,7 @@
 //! password in `Proxy-Authorization` or `Authorization`, as Kong does,
 //! with Kong's AND/OR rule for several auth plugins (see `key_auth`).
 
+use super::password::{judge, PasswordCheck, Verdict};
 use super::{Access, AccessCx, Plugin};
 use crate::request::{Flow, Hidden, Identity, Reply};
 use base64::Engine;
@@ -26,35 +27,77 @@ impl Plugin for BasicAuth {
         if self.anonymous.is_some() && cx.state.identity.has_credential() {
             return Access::Done(Flow::Continue);
         }
-        let flow = match self.authenticate(cx) {
-            Some(()) => Flow::Continue,
-            None => match self.anonymous {
-                Some(c) => {
-                    cx.state.identity = Identity {
-                        consumer: Some(c),
-                        anonymous: true,
-                        keyauth_credential: None,
-                        basic_credential: None,
-                    };
-                    Flow::Continue
+        match self.authenticate(cx) {
+            Some((index, Verdict::Accepted)) => Access::Done(self.admit(cx, index)),
+            Some((_, Verdict::Check(check))) => Access::Verify(check),
+            Some((_, Verdict::Refused)) | None => Access::Done(self.refuse(cx)),
+        }
+    }
+
+    fn verified(&self, cx: &mut AccessCx<'_>, check: PasswordCheck, ok: Option<bool>) -> Flow {
+        match ok {
+            Some(true) => {
+                if let Some(cred) = cx.snap.basic_creds.get(check.credential as usize) {
+                    check.accepted(cred);
                 }
-                None => {
-                    let mut r = Reply::static_json(401, r#"{"message":"Unauthorized"}"#);
-                    r.headers.push((
-                        http::header::WWW_AUTHENTICATE,
-                        self.www_authenticate.clone(),
-                    ));
-                    Flow::Respond(r)
-                }
-            },
-        };
-        Access::Done(flow)
+                self.admit(cx, check.credential)
+            }
+            Some(false) => self.refuse(cx),
+            // Neither a wrong password nor the anonymous consumer: the
+            // client may retry, as after any 429.
+            None => {
+                let mut r = Reply::static_json(429, BUSY);
+                r.headers
+                    .push((http::header::RETRY_AFTER, HeaderValue::from_static("1")));
+                Flow::Respond(r)
+            }
+        }
     }
 }
 
+/// The answer when too many bcrypt checks are already running.
+const BUSY: &str = r#"{"message":"API rate limit exceeded"}"#;
+
 impl BasicAuth {
-    /// `Some` when a credential matched; the identity is then set.
-    fn authenticate(&self, cx: &mut AccessCx<'_>) -> Option<()> {
+    fn admit(&self, cx: &mut AccessCx<'_>, index: u32) -> Flow {
+        let Some(cred) = cx.snap.basic_creds.get(index as usize) else {
+            return self.refuse(cx);
+        };
+        cx.state.identity = Identity {
+            consumer: Some(cred.consumer),
+            anonymous: false,
+            keyauth_credential: None,
+            basic_credential: Some(index),
+        };
+        Flow::Continue
+    }
+
+    /// A failure: the anonymous consumer when configured, else 401.
+    fn refuse(&self, cx: &mut AccessCx<'_>) -> Flow {
+        match self.anonymous {
+            Some(c) => {
+                cx.state.identity = Identity {
+                    consumer: Some(c),
+                    anonymous: true,
+                    keyauth_credential: None,
+                    basic_credential: None,
+                };
+                Flow::Continue
+            }
+            None => {
+                let mut r = Reply::static_json(401, r#"{"message":"Unauthorized"}"#);
+                r.headers.push((
+                    http::header::WWW_AUTHENTICATE,
+                    self.www_authenticate.clone(),
+                ));
+                Flow::Respond(r)
+            }
+        }
+    }
+
+    /// The credential named and how its password compares; `None` when no
+    /// known credential was presented.
+    fn authenticate(&self, cx: &mut AccessCx<'_>) -> Option<(u32, Verdict)> {
         let headers = cx.req.headers;
         let proxy = headers.get(PROXY_AUTHORIZATION);
         let auth = headers.get(AUTHORIZATION);
@@ -75,17 +118,8 @@ impl BasicAuth {
             found = lookup(cx, headers, &AUTHORIZATION);
         }
         let (index, password) = found?;
-        let cred = &cx.snap.basic_creds[index as usize];
-        if !verify_cached(cred, &password) {
-            return None;
-        }
-        cx.state.identity = Identity {
-            consumer: Some(cred.consumer),
-            anonymous: false,
-            keyauth_credential: None,
-            basic_credential: Some(index),
-        };
-        Some(())
+        let cred = cx.snap.basic_creds.get(index as usize)?;
+        Some((index, judge(cred, index, password)))
     }
 
     fn hide(&self, cx: &mut AccessCx<'_>, name: HeaderName) {
@@ -121,37 +155,6 @@ pub fn parse(value: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
 }
 
-/// Passwords a bcrypt check accepted, kept per credential.
-const BCRYPT_REMEMBERED: usize = 16;
-
-/// [`verify`], remembering the passwords a bcrypt check accepted (their
-/// SHA-256): bcrypt costs milliseconds by design, on the request's thread.
-fn verify_cached(cred: &crate::snapshot::BasicCred, password: &[u8]) -> bool {
-    if !matches!(cred.secret, BasicSecret::Bcrypt(_)) {
-        return verify(&cred.secret, password);
-    }
-    let digest: [u8; 32] = Sha256::digest(password).into();
-    // The lock is held for a lookup or an insert, never across the check.
-    let known = cred
-        .bcrypt_ok
-        .lock()
-        .map(|ok| ok.iter().any(|d| ct_eq(d, &digest)))
-        .unwrap_or(false);
-    if known {
-        return true;
-    }
-    if !verify(&cred.secret, password) {
-        return false;
-    }
-    if let Ok(mut ok) = cred.bcrypt_ok.lock() {
-        if ok.len() >= BCRYPT_REMEMBERED {
-            ok.remove(0);
-        }
-        ok.push(digest);
-    }
-    true
-}
-
 /// Checks a password against a stored secret; digests compare in constant time.
 pub fn verify(secret: &BasicSecret, password: &[u8]) -> bool {
     match secret {
@@ -166,7 +169,7 @@ pub fn verify(secret: &BasicSecret, password: &[u8]) -> bool {
     }
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -214,22 +217,5 @@ mod tests {
         let b = BasicSecret::Bcrypt(hash);
         assert!(verify(&b, b"secret"));
         assert!(!verify(&b, b"nope"));
-    }
-
-    #[test]
-    fn bcrypt_acceptances_are_remembered_not_refusals() {
-        let cred = crate::snapshot::BasicCred {
-            consumer: 0,
-            secret: BasicSecret::Bcrypt(bcrypt::hash("pw", 4).expect("hash")),
-            identifier: HeaderValue::from_static("u"),
-            subject: 1,
-            bcrypt_ok: std::sync::Mutex::new(Vec::new()),
-        };
-        assert!(!verify_cached(&cred, b"nope"));
-        assert!(cred.bcrypt_ok.lock().expect("lock").is_empty());
-        assert!(verify_cached(&cred, b"pw"));
-        assert_eq!(cred.bcrypt_ok.lock().expect("lock").len(), 1);
-        assert!(verify_cached(&cred, b"pw"));
-        assert_eq!(cred.bcrypt_ok.lock().expect("lock").len(), 1);
     }
 }

@@ -11,6 +11,7 @@ pub mod basic_auth;
 mod chain;
 pub mod cors;
 mod key_auth;
+pub mod password;
 mod prometheus;
 mod rate_limiting;
 mod request_termination;
@@ -21,6 +22,7 @@ pub use basic_auth::BasicAuth;
 pub use chain::{resolve_chains, Chain, ChainEntry};
 pub use cors::Cors;
 pub use key_auth::KeyAuth;
+pub use password::PasswordCheck;
 pub use prometheus::Prometheus;
 pub use rate_limiting::RateLimiting;
 pub use request_termination::RequestTermination;
@@ -57,6 +59,9 @@ pub struct Charge {
     /// The client address, when the subject was derived from it: shared
     /// counters name it in full, since `key.subject` is a per-process hash.
     pub client_ip: Option<std::net::IpAddr>,
+    /// Kong's `fault_tolerant`: when false, a Redis failure fails the
+    /// request (500) rather than counting locally.
+    pub fault_tolerant: bool,
 }
 
 /// What a plugin needs to finish once its charge is done.
@@ -75,6 +80,8 @@ pub enum Resume {
 pub enum Access {
     Done(Flow),
     Charge(Charge, Resume),
+    /// A bcrypt check to run off the proxy worker, then [`Plugin::verified`].
+    Verify(PasswordCheck),
 }
 
 /// Everything a plugin's access phase may read or change.
@@ -97,6 +104,12 @@ pub trait Plugin {
 
     /// Finishes after a [`Access::Charge`]; plugins that never charge keep the default.
     fn resume(&self, _cx: &mut AccessCx<'_>, _resume: Resume, _outcome: Outcome) -> Flow {
+        Flow::Continue
+    }
+
+    /// Finishes after a [`Access::Verify`]: `Some(accepted)`, or `None` when
+    /// the check could not run (too many at once).
+    fn verified(&self, _cx: &mut AccessCx<'_>, _check: PasswordCheck, _ok: Option<bool>) -> Flow {
         Flow::Continue
     }
 }
@@ -155,6 +168,10 @@ impl PluginInstance {
         each!(self, p => p.resume(cx, resume, outcome))
     }
 
+    pub fn verified(&self, cx: &mut AccessCx<'_>, check: PasswordCheck, ok: Option<bool>) -> Flow {
+        each!(self, p => p.verified(cx, check, ok))
+    }
+
     /// The access phase with charges made on the local limiter (tests, benches).
     pub fn access_local(&self, cx: &mut AccessCx<'_>) -> Flow {
         match self.access(cx) {
@@ -162,6 +179,10 @@ impl PluginInstance {
             Access::Charge(c, resume) => {
                 let outcome = cx.limiter.charge(c.key, &c.limit, cx.now_ns);
                 self.resume(cx, resume, outcome)
+            }
+            Access::Verify(check) => {
+                let ok = check.run();
+                self.verified(cx, check, Some(ok))
             }
         }
     }

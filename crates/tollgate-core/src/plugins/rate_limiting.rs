@@ -22,6 +22,8 @@ pub struct RateLimiting {
     pub header: Option<http::HeaderName>,
     /// `limit_by: path`: the path limited (as one subject).
     pub path: Option<Box<str>>,
+    /// Kong's `fault_tolerant` (only matters for `policy: redis`).
+    pub fault_tolerant: bool,
 }
 
 /// Kong's fallback: consumer, else credential, else client IP; service,
@@ -101,6 +103,7 @@ impl Plugin for RateLimiting {
             limit: self.limit,
             counters: self.counters,
             client_ip,
+            fault_tolerant: self.fault_tolerant,
         };
         Access::Charge(charge, Resume::RateLimiting)
     }

@@ -24,9 +24,10 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub async fn charge(&self, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
+    /// `None` when Redis failed and the charge is not fault tolerant.
+    pub async fn charge(&self, store: &LimiterStore, c: &Charge, now: u64) -> Option<Outcome> {
         match self {
-            Backend::Local => store.charge(c.key, &c.limit, now),
+            Backend::Local => Some(store.charge(c.key, &c.limit, now)),
             Backend::Redis(r) => r.charge(store, c, now).await,
         }
     }

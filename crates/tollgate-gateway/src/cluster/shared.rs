@@ -328,16 +328,27 @@ impl RedisCounters {
         o
     }
 
+    /// After a Redis failure: count locally, or (Kong's `fault_tolerant:
+    /// false`) charge nothing so the request fails.
+    fn fallback(&self, store: &LimiterStore, c: &Charge, now: u64) -> Option<Outcome> {
+        c.fault_tolerant.then(|| self.local(store, c, now))
+    }
+
     /// Charges one request according to this backend's mode.
-    pub async fn charge(self: &Arc<Self>, store: &LimiterStore, c: &Charge, now: u64) -> Outcome {
+    pub async fn charge(
+        self: &Arc<Self>,
+        store: &LimiterStore,
+        c: &Charge,
+        now: u64,
+    ) -> Option<Outcome> {
         if self.lease {
-            return self.charge_lease(store, c, now).await;
+            return Some(self.charge_lease(store, c, now).await);
         }
         if self.sync_rate > 0.0 {
-            return self.local(store, c, now);
+            return Some(self.local(store, c, now));
         }
         let Some((conn, probe)) = self.usable().await else {
-            return self.local(store, c, now);
+            return self.fallback(store, c, now);
         };
         // The local state is a floor: an empty (restarted) Redis, or a switch from
         // local counting, must not hand out a fresh burst.
@@ -353,14 +364,14 @@ impl RedisCounters {
                 self.recovered();
                 // Keep the local view current, for a fallback that starts from the cluster's usage.
                 store.merge(c.key, &c.limit, &debts, now);
-                Outcome::from_debts(&c.limit, &debts, allowed, retry_ns)
+                Some(Outcome::from_debts(&c.limit, &debts, allowed, retry_ns))
             }
             Err(CallError::Failed(e)) => {
                 self.failed("decision", &e);
                 // A multiplexed connection does not heal itself: the next
                 // use after the cool-down opens a new one.
                 self.drop_connection();
-                self.local(store, c, now)
+                self.fallback(store, c, now)
             }
             Err(CallError::TimedOut) => {
                 self.failed(
@@ -368,7 +379,7 @@ impl RedisCounters {
                     &format!("no answer within {} ms", self.config.read_timeout),
                 );
                 self.drop_connection();
-                self.local(store, c, now)
+                self.fallback(store, c, now)
             }
         }
     }
