@@ -30,7 +30,7 @@ pub enum Refusal {
 
 /// Methods whose requests have no defined body semantics: an upstream that
 /// ignores the body would read it as the next request.
-fn bodiless(m: &Method) -> bool {
+pub fn bodiless(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::DELETE | Method::OPTIONS | Method::TRACE

@@ -64,6 +64,16 @@ pub async fn request_filter(
         .and_then(|a| a.as_inet())
         .map(|a| a.ip());
     ctx.trusted_peer = client_ip.is_some_and(|ip| gw.trusted_ips.contains(ip));
+    // HTTP/2 has no Content-Length/Transfer-Encoding to refuse: a body is a
+    // HEADERS frame without END_STREAM. Forwarded to HTTP/1.1 it would become
+    // a chunked body on a GET, which an upstream may read as the next request.
+    if session.is_http2()
+        && hygiene::bodiless(&session.req_header().method)
+        && !session.is_body_empty()
+    {
+        let reply = Reply::message(400, &format!("Bad request: {}", hygiene::Refusal::Body));
+        return write_reply(session, ctx, reply).await;
+    }
     match decide(gw, &loaded, session.req_header(), client_ip, ctx).await {
         Decision::Reply(reply) => write_reply(session, ctx, reply).await,
         Decision::Proxy(uri) => {

@@ -251,3 +251,24 @@ pub fn set_rate(resp: &mut ResponseHeader, state: &RequestState) {
         );
     }
 }
+
+/// RFC 9113 8.2.3: cookies split over several HTTP/2 fields are joined with
+/// "; " before the request goes out as HTTP/1.1, where several `Cookie` lines
+/// are read as one comma-joined value and the cookies after the first are lost.
+pub fn join_h2_cookies(req: &mut RequestHeader) -> Result<()> {
+    let mut all = req.headers.get_all(http::header::COOKIE).iter();
+    if all.next().is_none() || all.next().is_none() {
+        return Ok(());
+    }
+    let mut joined = Vec::new();
+    for v in req.headers.get_all(http::header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(v.as_bytes());
+    }
+    let value = HeaderValue::from_bytes(&joined).map_err(|e| {
+        pingora::Error::because(pingora::ErrorType::InvalidHTTPHeader, "joining cookies", e)
+    })?;
+    req.insert_header(http::header::COOKIE, value)
+}

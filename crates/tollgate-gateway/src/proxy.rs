@@ -58,9 +58,29 @@ impl ProxyHttp for TollgateProxy {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
+        if session.is_http2() {
+            headers::join_h2_cookies(upstream_request)?;
+        }
         upstream::rewrite(upstream_request, client_ip, ctx)?;
         request_id::set_upstream(upstream_request, ctx);
         trace::set_upstream(upstream_request, ctx)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Pingora writes an empty chunk as a chunked body's terminator: an
+        // empty HTTP/2 DATA frame would end the upstream body early and leave
+        // a stray "0\r\n\r\n" on a pooled connection. The real end is written
+        // once, when the stream ends.
+        if body.as_ref().is_some_and(|b| b.is_empty()) {
+            *body = None;
+        }
+        Ok(())
     }
 
     async fn upstream_response_filter(
