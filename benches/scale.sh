@@ -14,6 +14,9 @@ APPS=${1:-100000}
 CREDS=${2:-10}
 DUR=${3:-20}
 PUSH_EVERY=${PUSH_EVERY:-3}
+# How the control plane and the pusher run beside the data plane: `nice -n 10`
+# (default) or `chrt -i 0` (SCHED_IDLE: only on otherwise idle CPU).
+CP_PRIO=${CP_PRIO:-nice -n 10}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet --bin tollgate --example gen_snapshot
 BIN=target/release/tollgate
@@ -28,7 +31,7 @@ sed 's/"limit":1000000,/"limit":1000001,/g' "$WORK/a.json" >"$WORK/b.json"
 echo "snapshot: $(du -h "$WORK/a.json" | cut -f1) JSON, $((APPS * CREDS)) credentials, 10000 operations, 1000 packages"
 
 "$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
-TOLLGATE_LOG=warn nice -n 10 "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
+TOLLGATE_LOG=warn $CP_PRIO "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
 sleep 0.5
 TOLLGATE_LOG=warn "$BIN" run --control-plane http://127.0.0.1:19205 --cache-dir "$WORK/cache" \
   --listen 127.0.0.1:19200 --admin-listen 127.0.0.1:19202 --threads 2 & DP=$!; PIDS+=($DP)
@@ -56,7 +59,7 @@ echo "steady load, no pushes: $(awk '/Requests\/sec/ {print $2}' <<<"$base") req
 ( end=$((SECONDS + DUR)); n=0
   while [ $SECONDS -lt $end ]; do
     f=$([ $((n % 2)) -eq 0 ] && echo b || echo a)
-    nice -n 10 "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
+    $CP_PRIO "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
     n=$((n + 1)); sleep "$PUSH_EVERY"
   done; echo "$n" >"$WORK/pushes" ) &
 PUSHER=$!
