@@ -49,32 +49,7 @@ impl Recorder {
 fn serve(mut s: TcpStream, heads: Arc<Mutex<Vec<String>>>) {
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        // One request head at a time, then its Content-Length body.
-        let end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-        let body_len: usize = head
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse().ok())
-            .unwrap_or(0);
-        while buf.len() < end + body_len {
-            match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        buf.drain(..end + body_len);
+    while let Some((head, _body)) = read_message(&mut s, &mut buf) {
         heads.lock().expect("lock").push(head);
         if s.write_all(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok",
@@ -84,6 +59,40 @@ fn serve(mut s: TcpStream, heads: Arc<Mutex<Vec<String>>>) {
             return;
         }
     }
+}
+
+/// The `Content-Length` of a message head, 0 without one.
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads one HTTP/1.1 message (its head, then a `Content-Length` body) from
+/// `s`; bytes of the next message stay in `buf`. `None` once the peer closes.
+pub fn read_message(s: &mut impl Read, buf: &mut Vec<u8>) -> Option<(String, Vec<u8>)> {
+    let mut chunk = [0u8; 16384];
+    let end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let len = content_length(&head);
+    while buf.len() < end + len {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = buf.drain(..end + len).skip(end).collect();
+    Some((head, body))
 }
 
 /// Sends raw bytes on a fresh connection; returns the whole response text

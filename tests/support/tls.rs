@@ -216,14 +216,7 @@ impl TlsConn {
             let Some((head, body)) = text.split_once("\r\n\r\n") else {
                 continue;
             };
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
+            let len = super::recorder::content_length(head);
             if body.len() >= len {
                 return head
                     .split(' ')

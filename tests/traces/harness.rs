@@ -1,12 +1,13 @@
 //! The harness of `tests/traces.rs`: an OTLP/HTTP receiver that decodes what
 //! it is sent, and a gateway process started with its own environment.
 
+use super::support::recorder::read_message;
 use super::support::{self, free_port, get, wait_healthy, wait_listening, Resp, BIN};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -41,33 +42,7 @@ impl Receiver {
     fn serve(&self, mut s: TcpStream) {
         s.set_read_timeout(Some(Duration::from_secs(30))).ok();
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 16384];
-        loop {
-            let end = loop {
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break i + 4;
-                }
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            };
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            while buf.len() < end + len {
-                match s.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let body: Vec<u8> = buf.drain(..end + len).skip(end).collect();
+        while let Some((head, body)) = read_message(&mut s, &mut buf) {
             let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
             self.paths.lock().unwrap().push(path);
             let req = ExportTraceServiceRequest::decode(&body[..]).expect("protobuf body");

@@ -168,6 +168,17 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The configured anonymous consumer, after an auth plugin found no valid
+    /// credential.
+    pub fn anonymous(consumer: u32) -> Self {
+        Identity {
+            consumer: Some(consumer),
+            anonymous: true,
+            keyauth_credential: None,
+            basic_credential: None,
+        }
+    }
+
     /// An auth plugin authenticated a credential (Kong's `get_credential()`):
     /// not the anonymous fallback.
     pub fn has_credential(&self) -> bool {

@@ -59,13 +59,8 @@ impl HeaderCond {
 pub(crate) struct RegexCandidate {
     pub regex: Regex,
     pub route: u32,
-    pub service: u32,
-    pub strip_path: bool,
-    pub open: bool,
-    pub priority: i64,
-    pub host_rank: u8,
-    pub header_count: usize,
-    pub has_methods: bool,
+    /// What every regex path of the route shares.
+    pub of: RegexCandidateTemplate,
 }
 
 impl RegexCandidate {
@@ -74,13 +69,7 @@ impl RegexCandidate {
         Some(RegexCandidate {
             regex: path_regex(path).ok()?,
             route,
-            service: template.service,
-            strip_path: template.strip_path,
-            open: template.open,
-            priority: template.priority,
-            host_rank: template.host_rank,
-            header_count: template.header_count,
-            has_methods: template.has_methods,
+            of: template.clone(),
         })
     }
 
@@ -88,11 +77,12 @@ impl RegexCandidate {
     /// as among prefixes of equal length, an exact host, a wildcard host,
     /// more header conditions, methods; then definition order.
     pub(crate) fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
-        b.priority
-            .cmp(&a.priority)
-            .then(a.host_rank.cmp(&b.host_rank))
-            .then(b.header_count.cmp(&a.header_count))
-            .then(b.has_methods.cmp(&a.has_methods))
+        let (x, y) = (&a.of, &b.of);
+        y.priority
+            .cmp(&x.priority)
+            .then(x.host_rank.cmp(&y.host_rank))
+            .then(y.header_count.cmp(&x.header_count))
+            .then(y.has_methods.cmp(&x.has_methods))
             .then(a.route.cmp(&b.route))
     }
 
@@ -103,6 +93,7 @@ impl RegexCandidate {
 }
 
 /// The route-level fields every regex candidate of a route shares.
+#[derive(Debug, Clone)]
 pub(crate) struct RegexCandidateTemplate {
     pub service: u32,
     pub strip_path: bool,

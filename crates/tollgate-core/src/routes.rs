@@ -229,22 +229,17 @@ impl RouteTable {
         self.regexes.iter().find_map(|c| {
             // The cheap criteria first: a regex runs only for a route that
             // could take the request.
-            if !c.open
-                && !self
-                    .routes
-                    .get(c.route as usize)?
-                    .matches(method, host, headers)
-            {
+            if !self.admits(c.of.open, c.route, method, host, headers)? {
                 return None;
             }
             let end = c.match_end(path)?;
             // As for prefixes: a stripped match must end at a segment.
-            if c.strip_path && !at_segment_end(path, end) {
+            if c.of.strip_path && !at_segment_end(path, end) {
                 return None;
             }
             Some(RouteMatch {
                 route: c.route,
-                service: c.service,
+                service: c.of.service,
                 prefix_len: end,
             })
         })
@@ -265,6 +260,26 @@ impl RouteTable {
             .find_map(|c| self.try_prefixed(c, method, host, headers, path))
     }
 
+    /// Whether the route's hosts, methods and headers take the request (an
+    /// `open` route has none); `None` for an unknown route index.
+    fn admits(
+        &self,
+        open: bool,
+        route: u32,
+        method: &http::Method,
+        host: &str,
+        headers: &HeaderMap,
+    ) -> Option<bool> {
+        if open {
+            return Some(true);
+        }
+        Some(
+            self.routes
+                .get(route as usize)?
+                .matches(method, host, headers),
+        )
+    }
+
     /// Whether candidate `c`, whose prefix starts `path`, takes the request.
     fn try_prefixed(
         &self,
@@ -281,12 +296,7 @@ impl RouteTable {
         if c.strip_path && !at_segment_end(path, prefix_len) {
             return None;
         }
-        if !c.open
-            && !self
-                .routes
-                .get(c.route as usize)?
-                .matches(method, host, headers)
-        {
+        if !self.admits(c.open, c.route, method, host, headers)? {
             return None;
         }
         Some(RouteMatch {

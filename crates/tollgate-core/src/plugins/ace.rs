@@ -174,12 +174,7 @@ impl Ace {
     fn unauthenticated(&self, cx: &mut AccessCx<'_>, reply: Reply) -> Flow {
         match self.anonymous {
             Some(c) => {
-                cx.state.identity = Identity {
-                    consumer: Some(c),
-                    anonymous: true,
-                    keyauth_credential: None,
-                    basic_credential: None,
-                };
+                cx.state.identity = Identity::anonymous(c);
                 self.decide(cx, AceDecision::Anonymous);
                 Flow::Continue
             }

@@ -76,12 +76,7 @@ impl BasicAuth {
     fn refuse(&self, cx: &mut AccessCx<'_>) -> Flow {
         match self.anonymous {
             Some(c) => {
-                cx.state.identity = Identity {
-                    consumer: Some(c),
-                    anonymous: true,
-                    keyauth_credential: None,
-                    basic_credential: None,
-                };
+                cx.state.identity = Identity::anonymous(c);
                 Flow::Continue
             }
             None => {

@@ -28,12 +28,7 @@ impl KeyAuth {
     fn fail(&self, cx: &mut AccessCx<'_>, body: &'static str) -> Flow {
         match self.anonymous {
             Some(c) => {
-                cx.state.identity = Identity {
-                    consumer: Some(c),
-                    anonymous: true,
-                    keyauth_credential: None,
-                    basic_credential: None,
-                };
+                cx.state.identity = Identity::anonymous(c);
                 Flow::Continue
             }
             None => {
