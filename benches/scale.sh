@@ -8,12 +8,18 @@
 # run elsewhere.
 #
 # Usage: benches/scale.sh [APPS] [CREDS_PER_APP] [DURATION_S]   (defaults 100000 10 20)
+# APIS, OPS (per API) and PKGS size the rest (defaults 100 100 1000: 10,000
+# operations); e.g. `APIS=10 OPS=100 PKGS=100 benches/scale.sh 100 10 20` for a
+# small snapshot of 1,000 operations.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=${1:-100000}
 CREDS=${2:-10}
 DUR=${3:-20}
 PUSH_EVERY=${PUSH_EVERY:-3}
+APIS=${APIS:-100}
+OPS=${OPS:-100}
+PKGS=${PKGS:-1000}
 # How the control plane and the pusher run beside the data plane: `nice -n 10`
 # (default) or `chrt -i 0` (SCHED_IDLE: only on otherwise idle CPU).
 CP_PRIO=${CP_PRIO:-nice -n 10}
@@ -26,9 +32,9 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 UP=127.0.0.1:19201
-target/release/examples/gen_snapshot "$APPS" "$CREDS" 100 100 1000 json "http://$UP" >"$WORK/a.json"
+target/release/examples/gen_snapshot "$APPS" "$CREDS" "$APIS" "$OPS" "$PKGS" json "http://$UP" >"$WORK/a.json"
 sed 's/"limit":1000000,/"limit":1000001,/g' "$WORK/a.json" >"$WORK/b.json"
-echo "snapshot: $(du -h "$WORK/a.json" | cut -f1) JSON, $((APPS * CREDS)) credentials, 10000 operations, 1000 packages"
+echo "snapshot: $(du -h "$WORK/a.json" | cut -f1) JSON, $((APPS * CREDS)) credentials, $((APIS * OPS)) operations, $PKGS packages"
 
 "$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
 TOLLGATE_LOG=warn $CP_PRIO "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
@@ -52,19 +58,34 @@ echo "data plane RSS holding the snapshot: $(rss) (peak so far $(hwm))"
 
 URL="http://127.0.0.1:19200/api0/res0"
 curl -s -o /dev/null -w "probe: %{http_code}\n" -H 'apikey: key-0-0' "$URL"
-p99() { awk '$1=="99%" {print $2}'; }
-base=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
-echo "steady load, no pushes: $(awk '/Requests\/sec/ {print $2}' <<<"$base") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$base"), p99 $(p99 <<<"$base")"
-
-( end=$((SECONDS + DUR)); n=0
-  while [ $SECONDS -lt $end ]; do
-    f=$([ $((n % 2)) -eq 0 ] && echo b || echo a)
-    $CP_PRIO "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
-    n=$((n + 1)); sleep "$PUSH_EVERY"
-  done; echo "$n" >"$WORK/pushes" ) &
-PUSHER=$!
-load=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
-wait $PUSHER || true
-echo "steady load, pushes every ${PUSH_EVERY}s ($(cat "$WORK/pushes") pushes): $(awk '/Requests\/sec/ {print $2}' <<<"$load") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$load"), p99 $(p99 <<<"$load")"
-grep -q "Non-2xx" <<<"$load" && echo "non-2xx during pushes: $(awk '/Non-2xx/ {print $5}' <<<"$load")"
+# wrk's p99 in ms (it prints us, ms or s).
+p99() { awk '$1=="99%" { v=$2; u=v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+  print (u=="us" ? v/1000 : (u=="s" ? v*1000 : v)) }'; }
+summary() { echo "$(awk '/Requests\/sec/ {print $2}' <<<"$1") req/s, p50 $(awk '$1=="50%" {print $2}' <<<"$1"), p99 $(p99 <<<"$1") ms"; }
+# Steady and under-pushes runs alternate ROUNDS times, so that drift of a
+# shared machine shows as spread instead of as a ratio.
+ROUNDS=${ROUNDS:-1}
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+  base=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+  echo "round $round: steady load, no pushes: $(summary "$base")"
+  # A push starts every PUSH_EVERY seconds (start to start).
+  ( end=$((SECONDS + DUR)); n=0
+    while [ $SECONDS -lt $end ]; do
+      f=$([ $((n % 2)) -eq 0 ] && echo b || echo a)
+      s0=$(date +%s.%N)
+      $CP_PRIO "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
+      n=$((n + 1))
+      sleep "$(awk -v s="$s0" -v e="$(date +%s.%N)" -v p="$PUSH_EVERY" 'BEGIN { d = p - (e - s); print (d > 0 ? d : 0) }')"
+    done; echo "$n" >"$WORK/pushes" ) &
+  PUSHER=$!
+  load=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+  wait $PUSHER || true
+  echo "round $round: pushes every ${PUSH_EVERY}s ($(cat "$WORK/pushes") pushes): $(summary "$load")"
+  grep -q "Non-2xx\|Socket errors" <<<"$load" && echo "round $round: errors during pushes: $(grep -E 'Non-2xx|Socket errors' <<<"$load")"
+  r=$(awk -v a="$(p99 <<<"$base")" -v b="$(p99 <<<"$load")" 'BEGIN { printf "%.2f", b / a }')
+  ratios+=("$r")
+  echo "round $round: p99 under pushes / steady p99 = $r"
+done
+echo "p99 ratio per round: ${ratios[*]}; median $(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
 echo "data plane RSS after the pushes: $(rss) (peak $(hwm)); last applied version $(version)"

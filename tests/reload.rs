@@ -115,6 +115,54 @@ fn removed_credential_or_registration_is_refused_from_the_next_request() {
     assert_eq!(gw.get("/flights", &[("apikey", "partner-key")]).status, 200);
 }
 
+/// JSON pushes that leave the applications section as it was keep the running
+/// credentials instead of reading a million of them again; every other change
+/// still applies, and a change the section depends on reads it again.
+#[test]
+fn json_pushes_keeping_the_applications_still_apply_every_other_change() {
+    let gw = Gateway::start_empty(&[]);
+    let push = |yaml: &str| {
+        let v: serde_json::Value = serde_yaml::from_str(yaml).expect("yaml");
+        let body = serde_json::to_vec(&v).expect("json");
+        let r = request("POST", &gw.admin_url("/config"), &[], Some(&body)).expect("push");
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let yaml = base();
+    push(&yaml);
+    let get = |path: &str, key: &str| gw.get(path, &[("apikey", key)]);
+    assert_eq!(
+        get("/billing", "fb-key").header("ratelimit-limit"),
+        Some("3")
+    );
+
+    // Only an operation limit changes: the applications section is the same.
+    let raised = yaml.replace(
+        "limit: 3, duration: minutes",
+        "limit: 10, duration: minutes",
+    );
+    push(&raised);
+    let r = get("/billing", "fb-key");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ratelimit-limit"), Some("10"));
+    assert_eq!(get("/flights/1", "partner-key").status, 200);
+
+    // A package inserted first moves every grant's package position: the
+    // same section text must be resolved again.
+    let moved = raised.replace(
+        "api_packages:\n",
+        "api_packages:\n  - name: first\n    operations:\n      - { api: billing, method: POST, path: /billing }\n",
+    );
+    push(&moved);
+    assert_eq!(get("/flights", "fb-key").status, 200);
+    assert_eq!(get("/flights", "windows-key").status, 403);
+    assert_eq!(get("/flights", "partner-key").status, 200);
+
+    // The section itself changes.
+    push(&moved.replace("credentials: [{ key: fb-key }]", "credentials: []"));
+    assert_eq!(get("/flights", "fb-key").status, 401);
+    assert_eq!(get("/flights", "partner-key").status, 200);
+}
+
 #[test]
 fn admin_push_applies_valid_snapshots_and_reports_every_error_of_invalid_ones() {
     let gw = Gateway::start_empty(&[]);

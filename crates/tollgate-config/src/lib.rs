@@ -26,6 +26,7 @@ pub mod resolved;
 pub mod route_match;
 mod router_check;
 pub mod schema;
+pub mod section_key;
 pub mod synth;
 pub mod upstreams;
 mod validate;
@@ -39,6 +40,7 @@ mod validate_tls;
 mod validate_upstreams;
 
 pub use limits::{Limits, Unit, Window};
-pub use load::{explain_kong, hash_bytes, load_bytes, load_file};
+pub use load::{explain_kong, hash_bytes, load_bytes, load_bytes_reusing, load_file};
 pub use resolved::*;
+pub use section_key::SectionKey;
 pub use validate_fail_closed::sample_path;

@@ -4,7 +4,9 @@
 
 use crate::model;
 use crate::resolved::{ConfigError, ConfigErrors, Snapshot};
+use crate::section_key::SectionKey;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,11 @@ pub struct RawSnapshot {
     pub auth_strategies: Vec<(usize, model::AuthStrategy)>,
     pub api_packages: Vec<(usize, model::ApiPackage)>,
     pub applications: Vec<(usize, model::Application)>,
+    /// The applications section's key (JSON fast path only).
+    pub applications_key: Option<SectionKey>,
+    /// The section's key was known: `applications` is empty and validated
+    /// as it was before.
+    pub applications_unchanged: bool,
     pub upstreams: Vec<(usize, crate::upstreams::UpstreamEntry)>,
     pub targets: Vec<(usize, crate::upstreams::TargetEntry)>,
     pub certificates: Vec<(usize, model::Certificate)>,
@@ -53,6 +60,20 @@ pub fn load_file(path: &Path) -> Result<Snapshot, ConfigErrors> {
 /// Loads and validates a snapshot from bytes (YAML or JSON).
 /// `base_dir` is where `spec_file` paths resolve; `None` refuses `spec_file`.
 pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, ConfigErrors> {
+    load_bytes_reusing(bytes, base_dir, None)
+}
+
+/// [`load_bytes`], skipping the applications section when its
+/// [`SectionKey`] equals `known`: the key of a section that validated before.
+/// The result then has no applications and `applications_unchanged` set; the
+/// compiler takes them from the snapshot that had that key. Only JSON
+/// documents in tollgate's own format are keyed (the large ones are pushed
+/// as JSON); anything else is loaded whole.
+pub fn load_bytes_reusing(
+    bytes: &[u8],
+    base_dir: Option<&Path>,
+    known: Option<&SectionKey>,
+) -> Result<Snapshot, ConfigErrors> {
     let one = |message: String| {
         ConfigErrors(vec![ConfigError {
             path: String::new(),
@@ -76,13 +97,15 @@ pub fn load_bytes(bytes: &[u8], base_dir: Option<&Path>) -> Result<Snapshot, Con
     // without building a value tree first. Only when that fails is the
     // document walked entity by entity, to locate every error.
     let typed = if is_json {
-        serde_json::from_str::<TypedDoc>(text).ok()
+        typed_json(text, known)
     } else {
-        serde_yaml::from_str::<TypedDoc>(text).ok()
+        serde_yaml::from_str::<TypedDoc>(text)
+            .ok()
+            .and_then(TypedDoc::into_raw)
     };
-    if let Some(doc) = typed.filter(|d| format_ok(d.format_version.as_ref())) {
+    if let Some(raw) = typed {
         let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
-        return crate::validate::validate(doc.into_raw(), bytes, base_dir.as_deref(), errors);
+        return crate::validate::validate(raw, bytes, base_dir.as_deref(), errors);
     }
     let mut root: serde_yaml::Value = if is_json {
         let json: serde_json::Value =
@@ -135,7 +158,7 @@ pub fn explain_kong(bytes: &[u8]) -> Result<crate::kong::KongReport, ConfigError
 /// parser comparison (`examples/yaml_parsers.rs`) deserializes exactly this.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TypedDoc {
+pub struct TypedDoc<A = Vec<model::Application>> {
     #[serde(rename = "_format_version")]
     format_version: Option<serde_yaml::Value>,
     #[serde(default)]
@@ -151,7 +174,7 @@ pub struct TypedDoc {
     #[serde(default)]
     api_packages: Vec<model::ApiPackage>,
     #[serde(default)]
-    applications: Vec<model::Application>,
+    applications: A,
     #[serde(default)]
     upstreams: Vec<crate::upstreams::UpstreamEntry>,
     #[serde(default)]
@@ -171,22 +194,59 @@ impl TypedDoc {
         self.applications.len()
     }
 
-    fn into_raw(self) -> RawSnapshot {
-        RawSnapshot {
+    /// `None` when `_format_version` is not one this loader reads here.
+    fn into_raw(mut self) -> Option<RawSnapshot> {
+        let applications = std::mem::take(&mut self.applications);
+        self.with_applications(applications, None, false)
+    }
+}
+
+impl<A> TypedDoc<A> {
+    fn with_applications(
+        self,
+        applications: Vec<model::Application>,
+        applications_key: Option<SectionKey>,
+        applications_unchanged: bool,
+    ) -> Option<RawSnapshot> {
+        if !format_ok(self.format_version.as_ref()) {
+            return None;
+        }
+        Some(RawSnapshot {
             services: indexed(self.services),
             consumers: indexed(self.consumers),
             plugins: indexed(self.plugins),
             apis: indexed(self.apis),
             auth_strategies: indexed(self.auth_strategies),
             api_packages: indexed(self.api_packages),
-            applications: indexed(self.applications),
+            applications: indexed(applications),
+            applications_key,
+            applications_unchanged,
             upstreams: indexed(self.upstreams),
             targets: indexed(self.targets),
             certificates: indexed(self.certificates),
             ca_certificates: indexed(self.ca_certificates),
             broken_names: HashSet::new(),
-        }
+        })
     }
+}
+
+/// The JSON fast path. The applications section is first taken as text:
+/// it is keyed, and deserialized only when the key is not `known`.
+fn typed_json(text: &str, known: Option<&SectionKey>) -> Option<RawSnapshot> {
+    let doc = serde_json::from_str::<TypedDoc<Option<&RawValue>>>(text).ok()?;
+    let section = doc.applications.map_or("[]", RawValue::get);
+    let key = SectionKey::of(
+        section,
+        &doc.apis,
+        &doc.api_packages,
+        &doc.auth_strategies,
+        &doc.consumers,
+    );
+    if known == Some(&key) {
+        return doc.with_applications(Vec::new(), Some(key), true);
+    }
+    let applications = serde_json::from_str::<Vec<model::Application>>(section).ok()?;
+    doc.with_applications(applications, Some(key), false)
 }
 
 fn format_ok(v: Option<&serde_yaml::Value>) -> bool {

@@ -37,7 +37,13 @@ pub struct Snapshot {
     pub apis: Vec<ApiSpec>,
     pub auth_strategies: Vec<StrategySpec>,
     pub packages: Vec<PackageSpec>,
+    /// Empty when `applications_unchanged`.
     pub applications: Vec<ApplicationSpec>,
+    /// Key of the applications section (JSON documents in tollgate's format).
+    pub applications_key: Option<crate::section_key::SectionKey>,
+    /// The applications are those of the snapshot with `applications_key`,
+    /// which the caller said it holds; they were not read again.
+    pub applications_unchanged: bool,
     pub upstreams: Vec<crate::upstreams::UpstreamSpec>,
     /// Certificates for the TLS proxy listener, checked (PEM, key matches).
     pub certificates: Vec<CertificateSpec>,
@@ -60,6 +66,8 @@ impl Snapshot {
             auth_strategies: vec![],
             packages: vec![],
             applications: vec![],
+            applications_key: None,
+            applications_unchanged: false,
             upstreams: vec![],
             certificates: vec![],
             tags: vec![],

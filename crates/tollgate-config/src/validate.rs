@@ -119,6 +119,8 @@ pub(crate) fn validate(
         auth_strategies: access.strategies,
         packages: access.packages,
         applications: access.applications,
+        applications_key: raw.applications_key,
+        applications_unchanged: raw.applications_unchanged,
         tags: upstreams
             .iter()
             .filter(|u| !u.tags.is_empty())

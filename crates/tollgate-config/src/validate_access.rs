@@ -87,6 +87,15 @@ pub(crate) fn validate(
         .iter()
         .map(|(i, p)| package(ctx, *i, p, &api_names, &apis, &op_indexes))
         .collect();
+    if raw.applications_unchanged {
+        // Same section, same names: validated before with this result.
+        return Access {
+            apis,
+            strategies,
+            packages,
+            applications: Vec::new(),
+        };
+    }
     index_names(
         ctx,
         "applications",

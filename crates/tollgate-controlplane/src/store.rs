@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
+use tollgate_config::SectionKey;
 use tollgate_config::{ConfigError, ConfigErrors, Snapshot};
 
 /// One stored snapshot.
@@ -52,6 +53,8 @@ pub enum PushError {
 
 /// A validated push, ready to be versioned.
 pub struct Prepared {
+    /// Key of the applications section, which validated.
+    pub apps_key: Option<SectionKey>,
     pub hash: String,
     pub bytes: Vec<u8>,
     pub gzipped: Vec<u8>,
@@ -91,6 +94,9 @@ pub struct Store {
     /// Bumped on every change of `state`; subscribers wake on it.
     changes: watch::Sender<u64>,
     backend: Backend,
+    /// Key of the last applications section that validated: a push that
+    /// changes only other sections does not validate a million credentials again.
+    valid_apps: Mutex<Option<SectionKey>>,
 }
 
 fn operations(s: &Snapshot) -> BTreeSet<String> {
@@ -120,10 +126,12 @@ pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     enc.finish()
 }
 
-/// Validates and compiles exactly as a data plane would.
-fn check(bytes: &[u8]) -> Result<Snapshot, ConfigErrors> {
-    let s = tollgate_config::load_bytes(bytes, None)?;
-    tollgate_core::compile(&s).map_err(|e| {
+/// Validates and compiles exactly as a data plane would, except for the
+/// credential index, which cannot be refused and is not built here. An
+/// applications section whose key is `known` validated before and is skipped.
+fn check(bytes: &[u8], known: Option<&SectionKey>) -> Result<Snapshot, ConfigErrors> {
+    let s = tollgate_config::load_bytes_reusing(bytes, None, known)?;
+    tollgate_core::check(&s).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             path: String::new(),
             message: e.to_string(),
@@ -133,10 +141,12 @@ fn check(bytes: &[u8]) -> Result<Snapshot, ConfigErrors> {
 }
 
 /// Validates a pushed document (CPU-bound: run it on a blocking thread).
-pub fn prepare(bytes: Vec<u8>) -> Result<Prepared, PushError> {
-    let snap = check(&bytes).map_err(PushError::Invalid)?;
+/// `known`: the applications section key of a document that validated before.
+pub fn prepare(bytes: Vec<u8>, known: Option<&SectionKey>) -> Result<Prepared, PushError> {
+    let snap = check(&bytes, known).map_err(PushError::Invalid)?;
     let gzipped = gzip(&bytes).map_err(PushError::Persist)?;
     Ok(Prepared {
+        apps_key: snap.applications_key,
         hash: snap.hash.clone(),
         operations: operations(&snap),
         bytes,
@@ -184,6 +194,7 @@ impl Store {
             state: Mutex::new(state),
             changes: watch::channel(0).0,
             backend,
+            valid_apps: Mutex::new(None),
         }
     }
 
@@ -219,7 +230,7 @@ impl Store {
             )
         })?;
         let bytes = std::fs::read(dir.join(&ptr.file))?;
-        let snap = check(&bytes).map_err(|e| {
+        let snap = check(&bytes, None).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!("stored snapshot {}: {e}", ptr.file),
@@ -281,7 +292,8 @@ impl Store {
         bytes: Vec<u8>,
         force: bool,
     ) -> Result<Arc<Stored>, PushError> {
-        let prepared = tokio::task::spawn_blocking(move || prepare(bytes))
+        let me = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || me.prepare(bytes))
             .await
             .map_err(|e| PushError::Unavailable(e.to_string()))??;
         match &self.backend {
@@ -297,7 +309,17 @@ impl Store {
 
     /// [`Store::push_async`] for the embedded store, on the calling thread.
     pub fn push(&self, bytes: Vec<u8>, force: bool) -> Result<Arc<Stored>, PushError> {
-        self.commit_disk(prepare(bytes)?, force)
+        self.commit_disk(self.prepare(bytes)?, force)
+    }
+
+    /// [`prepare`] against the last applications section that validated.
+    fn prepare(&self, bytes: Vec<u8>) -> Result<Prepared, PushError> {
+        let known = *self.valid_apps.lock().unwrap_or_else(|p| p.into_inner());
+        let p = prepare(bytes, known.as_ref())?;
+        if p.apps_key.is_some() {
+            *self.valid_apps.lock().unwrap_or_else(|p| p.into_inner()) = p.apps_key;
+        }
+        Ok(p)
     }
 
     fn commit_disk(&self, p: Prepared, force: bool) -> Result<Arc<Stored>, PushError> {

@@ -2,7 +2,7 @@
 //! header values and plugin chains are all built here, once, so the request
 //! path only looks things up.
 
-use crate::credentials::{identity, CredentialIndex, KeyName};
+use crate::credentials::{identity, KeyName};
 use crate::limiter::CompiledLimit;
 use crate::opmatch::{InsertError, OperationRouter};
 use crate::plugins::{self, Counters, PluginInstance};
@@ -15,12 +15,16 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tollgate_config::plugins::PluginConfig;
-use tollgate_config::{ConfigError, Grant, Limits, RouteRef, Snapshot};
+use tollgate_config::{ConfigError, Limits, RouteRef, Snapshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
     #[error(transparent)]
     Operation(#[from] InsertError),
+    #[error(
+        "the applications section is marked unchanged, but the running snapshot does not hold it"
+    )]
+    ApplicationsNotHeld,
 }
 
 /// A stable 64-bit id for a named thing (limiter scopes and subjects).
@@ -34,7 +38,7 @@ pub fn stable_id(parts: &[&str]) -> u64 {
 }
 
 /// Header values that cannot be represented are replaced, never a panic.
-fn hv(s: &str) -> HeaderValue {
+pub(crate) fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
@@ -46,6 +50,36 @@ fn scoped(limits: &Option<Limits>, scope: &[&str]) -> Option<ScopedLimit> {
 }
 
 pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
+    compile_from(s, AppsFrom::Build)
+}
+
+/// [`compile`] for a snapshot that replaces `running`: when the loader found
+/// the applications section unchanged (`load_bytes_reusing`), they are
+/// shared with `running` instead of being built again.
+pub fn compile_reusing(
+    s: &Snapshot,
+    running: &CompiledSnapshot,
+) -> Result<CompiledSnapshot, CompileError> {
+    if s.applications_unchanged {
+        compile_from(s, AppsFrom::Running(running))
+    } else {
+        compile(s)
+    }
+}
+
+/// Everything [`compile`] can refuse, without building the applications and
+/// their credential index (which cannot fail): the control plane's check.
+pub fn check(s: &Snapshot) -> Result<(), CompileError> {
+    compile_from(s, AppsFrom::Skip).map(drop)
+}
+
+enum AppsFrom<'a> {
+    Build,
+    Running(&'a CompiledSnapshot),
+    Skip,
+}
+
+fn compile_from(s: &Snapshot, apps_from: AppsFrom) -> Result<CompiledSnapshot, CompileError> {
     let services: Vec<CompiledService> = s
         .services
         .iter()
@@ -137,32 +171,14 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
                 .collect(),
         })
         .collect();
-    let mut credentials = CredentialIndex::default();
-    credentials.reserve(s.applications.iter().map(|a| a.credentials.len()).sum());
-    let mut apps = Vec::with_capacity(s.applications.len());
-    for (ai, a) in s.applications.iter().enumerate() {
-        for c in &a.credentials {
-            credentials.insert_expiring(ai as u32, c.sha256, c.plain.as_deref(), c.expires_at);
+    let (apps, credentials) = match apps_from {
+        AppsFrom::Build => {
+            let (apps, credentials) = crate::compile_apps::build(s);
+            (Arc::new(apps), Arc::new(credentials))
         }
-        apps.push(CompiledApp {
-            name: a.name.as_str().into(),
-            name_header: hv(&a.name),
-            strategy: a.strategy as u32,
-            consumer: a.consumer.map(|c| c as u32),
-            grants: a
-                .registrations
-                .iter()
-                .filter(|r| r.status == tollgate_config::model::RegistrationStatus::Approved)
-                .map(|r| compiled_grant(r.grant))
-                .collect(),
-            inactive: a
-                .registrations
-                .iter()
-                .filter(|r| r.status != tollgate_config::model::RegistrationStatus::Approved)
-                .map(|r| (compiled_grant(r.grant), r.status))
-                .collect(),
-        });
-    }
+        AppsFrom::Running(prev) => crate::compile_apps::reuse(s, prev)?,
+        AppsFrom::Skip => (Arc::default(), Arc::default()),
+    };
     let ace_key_names = key_names(s);
     let consumers: Vec<CompiledConsumer> = s
         .consumers
@@ -242,6 +258,7 @@ pub fn compile(s: &Snapshot) -> Result<CompiledSnapshot, CompileError> {
         packages,
         apps,
         credentials,
+        apps_key: s.applications_key,
         ace_key_names,
         consumers,
         consumer_keys,
@@ -438,11 +455,4 @@ fn default_reason(status: u16) -> &'static str {
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Request terminated")
-}
-
-fn compiled_grant(g: Grant) -> CompiledGrant {
-    match g {
-        Grant::Package(p) => CompiledGrant::Package(p as u32),
-        Grant::Api(x) => CompiledGrant::Api(x as u32),
-    }
 }

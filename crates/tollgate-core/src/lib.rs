@@ -4,6 +4,7 @@
 //! every rule is unit-testable and benchmarkable.
 
 pub mod compile;
+mod compile_apps;
 mod compile_kong;
 pub mod credentials;
 pub mod explain;
@@ -19,6 +20,6 @@ pub mod routes;
 pub mod snapshot;
 pub mod target;
 
-pub use compile::{compile, CompileError};
+pub use compile::{check, compile, compile_reusing, CompileError};
 pub use limiter::LimiterStore;
 pub use snapshot::CompiledSnapshot;

@@ -8,6 +8,7 @@ use crate::plugins::Chain;
 use crate::routes::RouteTable;
 use http::HeaderValue;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tollgate_config::{ConfigError, Upstream};
 
 pub struct CompiledService {
@@ -130,8 +131,11 @@ pub struct CompiledSnapshot {
     pub operations: Vec<CompiledOperation>,
     pub op_router: OperationRouter,
     pub packages: Vec<CompiledPackage>,
-    pub apps: Vec<CompiledApp>,
-    pub credentials: CredentialIndex,
+    /// Shared with every snapshot compiled from the same applications
+    /// section (`apps_key`): applying a change elsewhere keeps them.
+    pub apps: Arc<Vec<CompiledApp>>,
+    pub credentials: Arc<CredentialIndex>,
+    pub apps_key: Option<tollgate_config::SectionKey>,
     /// Union of every key_auth strategy's key names.
     pub ace_key_names: Vec<KeyName>,
     pub consumers: Vec<CompiledConsumer>,

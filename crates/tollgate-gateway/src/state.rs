@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tollgate_config::{ConfigError, ConfigErrors, Snapshot};
 use tollgate_core::limiter::{SubjectKey, DEFAULT_MAX_KEYS};
-use tollgate_core::{compile, CompiledSnapshot, LimiterStore};
+use tollgate_core::{compile, compile_reusing, CompiledSnapshot, LimiterStore};
 
 /// A compiled snapshot with what the proxy needs beside it.
 pub struct Loaded {
@@ -288,10 +288,17 @@ impl Gateway {
         // Held from compile to swap: applies happen in arrival order, and a
         // slow large snapshot cannot overwrite a newer one that compiled faster.
         let guard = self.apply_lock.lock().unwrap_or_else(|p| p.into_inner());
+        // The running snapshot is the only writer's: the apply lock is held.
+        // An applications section it already holds is neither re-read nor
+        // re-compiled.
+        let running = self.current.load_full();
         let result = low_priority(|| {
-            tollgate_config::load_bytes(bytes, base_dir)
-                .and_then(|s| compile(&s).map_err(|e| one_error(e.to_string())))
+            tollgate_config::load_bytes_reusing(bytes, base_dir, running.snap.apps_key.as_ref())
+                .and_then(|s| {
+                    compile_reusing(&s, &running.snap).map_err(|e| one_error(e.to_string()))
+                })
         });
+        drop(running);
         let compiled = match result {
             Ok(c) => c,
             Err(e) => {
