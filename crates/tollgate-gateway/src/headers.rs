@@ -172,15 +172,33 @@ pub fn set_identity(
 
 /// A number as a header value. Values below 1024 (most limits, remaining
 /// counts and resets) come from a table built once, so writing the rate-limit
-/// headers does not allocate.
+/// headers does not allocate. Larger ones go through a small per-thread cache:
+/// a limit is the same on every request, and a remaining count is written
+/// twice per response (`X-RateLimit-Remaining-*` and `RateLimit-Remaining`).
 fn num(v: u64) -> HeaderValue {
+    use std::cell::RefCell;
     static SMALL: std::sync::OnceLock<Vec<HeaderValue>> = std::sync::OnceLock::new();
+    const WAYS: usize = 8;
+    thread_local! {
+        static LARGE: RefCell<[(u64, Option<HeaderValue>); WAYS]> =
+            const { RefCell::new([const { (0, None) }; WAYS]) };
+    }
     let table = SMALL.get_or_init(|| (0..1024u64).map(HeaderValue::from).collect());
-    usize::try_from(v)
-        .ok()
-        .and_then(|i| table.get(i))
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from(v))
+    if let Some(small) = usize::try_from(v).ok().and_then(|i| table.get(i)) {
+        return small.clone();
+    }
+    LARGE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let slot = &mut cache[(v % WAYS as u64) as usize];
+        match &slot.1 {
+            Some(hit) if slot.0 == v => hit.clone(),
+            _ => {
+                let value = HeaderValue::from(v);
+                *slot = (v, Some(value.clone()));
+                value
+            }
+        }
+    })
 }
 
 fn put_binding(headers: &mut dyn FnMut(&'static str, HeaderValue), b: &WindowState) {
@@ -271,4 +289,33 @@ pub fn join_h2_cookies(req: &mut RequestHeader) -> Result<()> {
         pingora::Error::because(pingora::ErrorType::InvalidHTTPHeader, "joining cookies", e)
     })?;
     req.insert_header(http::header::COOKIE, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_are_written_exactly_whichever_cache_serves_them() {
+        // Small table, its edge, the per-thread cache (including values that
+        // share a slot, written alternately), and the extremes.
+        let cases = [
+            0u64,
+            1,
+            1023,
+            1024,
+            1_000_000_000,
+            1_000_000_008,
+            1_000_000_000,
+            999_999_999,
+            999_999_991,
+            999_999_999,
+            u64::MAX,
+        ];
+        for _ in 0..2 {
+            for v in cases {
+                assert_eq!(num(v).to_str().ok(), Some(v.to_string().as_str()), "{v}");
+            }
+        }
+    }
 }
