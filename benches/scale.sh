@@ -8,6 +8,8 @@
 # run elsewhere.
 #
 # Usage: benches/scale.sh [APPS] [CREDS_PER_APP] [DURATION_S]   (defaults 100000 10 20)
+# ROUNDS (default 1) alternates steady and under-pushes runs; PUSH_EVERY=0
+# measures the noise floor (no pushes in the second run of each round).
 # APIS, OPS (per API) and PKGS size the rest (defaults 100 100 1000: 10,000
 # operations); e.g. `APIS=10 OPS=100 PKGS=100 benches/scale.sh 100 10 20` for a
 # small snapshot of 1,000 operations.
@@ -41,6 +43,7 @@ TOLLGATE_LOG=warn $CP_PRIO "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/
 sleep 0.5
 TOLLGATE_LOG=warn "$BIN" run --control-plane http://127.0.0.1:19205 --cache-dir "$WORK/cache" \
   --listen 127.0.0.1:19200 --admin-listen 127.0.0.1:19202 --threads 2 & DP=$!; PIDS+=($DP)
+CP=$(pgrep -f "cp --listen 127.0.0.1:19205" | head -1)
 until curl -sf http://127.0.0.1:19202/health >/dev/null; do sleep 0.1; done
 rss() { awk '/^VmRSS/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
 hwm() { awk '/^VmHWM/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
@@ -56,6 +59,21 @@ awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN{ printf "push (upload, validate, com
 sleep 1
 echo "data plane RSS holding the snapshot: $(rss) (peak so far $(hwm))"
 
+# Four more pushes without load, alternating the two documents (same
+# applications, one package limit differs): wall time until applied, and the
+# CPU each side spent per push.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+d0=$(ticks "$DP"); c0=$(ticks "$CP"); t0=$(date +%s.%N)
+for v in 2 3 4 5; do
+  f=$([ $((v % 2)) -eq 0 ] && echo b || echo a)
+  "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null
+  until [ "$(version)" = "$v" ]; do sleep 0.01; done
+done
+t1=$(date +%s.%N); d1=$(ticks "$DP"); c1=$(ticks "$CP"); hz=$(getconf CLK_TCK)
+awk -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" -v d=$((d1 - d0)) -v c=$((c1 - c0)) -v hz="$hz" \
+  'BEGIN{ printf "push of a changed limit, until applied: %.2f s; CPU per push: data plane %d ms, control plane %d ms\n", t/4, d*1000/hz/4, c*1000/hz/4 }'
+echo "data plane RSS after those pushes: $(rss) (peak so far $(hwm))"
+
 URL="http://127.0.0.1:19200/api0/res0"
 curl -s -o /dev/null -w "probe: %{http_code}\n" -H 'apikey: key-0-0' "$URL"
 # wrk's p99 in ms (it prints us, ms or s).
@@ -69,10 +87,12 @@ ratios=()
 for round in $(seq 1 "$ROUNDS"); do
   base=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
   echo "round $round: steady load, no pushes: $(summary "$base")"
-  # A push starts every PUSH_EVERY seconds (start to start).
+  # A push starts every PUSH_EVERY seconds (start to start). PUSH_EVERY=0
+  # pushes nothing: the ratios then show this machine's noise floor.
   ( end=$((SECONDS + DUR)); n=0
-    while [ $SECONDS -lt $end ]; do
-      f=$([ $((n % 2)) -eq 0 ] && echo b || echo a)
+    while [ "$PUSH_EVERY" != 0 ] && [ $SECONDS -lt $end ]; do
+      # The other document than the one applied, so every push is a change.
+      f=$([ $(($(version) % 2)) -eq 0 ] && echo a || echo b)
       s0=$(date +%s.%N)
       $CP_PRIO "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
       n=$((n + 1))
