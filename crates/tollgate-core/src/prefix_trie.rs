@@ -18,10 +18,6 @@
 /// more prefix ends than this is answered by the caller's fallback scan.
 pub(crate) const MAX_HITS: usize = 32;
 
-/// Children searched by a linear scan of their first bytes up to this many;
-/// binary search above.
-const LINEAR_KIDS: usize = 8;
-
 /// The byte trie the radix tree is compressed from.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TrieBuilder {
@@ -63,6 +59,7 @@ impl TrieBuilder {
         let mut t = PrefixTrie::default();
         if self.nodes.is_empty() {
             t.push_node(&[], &[], &[]);
+            t.pad();
             return t;
         }
         // Explicit stack: prefixes may be long, recursion depth is not bounded.
@@ -94,6 +91,7 @@ impl TrieBuilder {
                 stack.push((end, label, Some(slot)));
             }
         }
+        t.pad();
         t
     }
 }
@@ -141,6 +139,12 @@ impl PrefixTrie {
         (at, slots)
     }
 
+    /// Room past the last node, so that word-wide reads of its first bytes
+    /// or label stay inside the arena (they fall back to slices otherwise).
+    fn pad(&mut self) {
+        self.arena.resize(self.arena.len() + 16, 0);
+    }
+
     fn put_u32(&mut self, at: usize, v: u32) {
         if let Some(dst) = self.arena.get_mut(at..at + 4) {
             dst.copy_from_slice(&v.to_le_bytes());
@@ -174,11 +178,10 @@ impl PrefixTrie {
         let mut n = 0;
         let mut pos = 0;
         let mut node = 0usize;
-        while let (Some(label_len), Some(n_kids), Some(n_cands)) = (
-            self.u32_at(node),
-            self.u32_at(node + 4),
-            self.u32_at(node + 8),
-        ) {
+        while let Some(head) = self.arena.get(node..node + HEADER) {
+            let label_len = le32(head, 0);
+            let n_kids = le32(head, 4);
+            let n_cands = le32(head, 8);
             let firsts_at = node + HEADER + label_len;
             let kids_at = align4(firsts_at + n_kids);
             if n_cands > 0 {
@@ -192,28 +195,79 @@ impl PrefixTrie {
                 n += 1;
             }
             let Some(&b) = path.get(pos) else { break };
-            let Some(firsts) = self.arena.get(firsts_at..firsts_at + n_kids) else {
+            let Some(child) = self
+                .kid_index(firsts_at, n_kids, b)
+                .and_then(|i| self.u32_at(kids_at + 4 * i))
+            else {
                 break;
             };
-            let found = if firsts.len() <= LINEAR_KIDS {
-                firsts.iter().position(|&f| f == b)
-            } else {
-                firsts.binary_search(&b).ok()
-            };
-            let Some(child) = found.and_then(|i| self.u32_at(kids_at + 4 * i)) else {
-                break;
-            };
-            let Some(label) = self.label(child) else {
-                break;
-            };
-            if !path[pos..].starts_with(label) {
+            let Some(len) = self.u32_at(child) else { break };
+            // The first byte was just matched; most branching labels are one byte.
+            if len > 1 && !self.label_matches(child + HEADER, len, &path[pos..]) {
                 break;
             }
-            pos += label.len();
+            pos += len;
             node = child;
         }
         Some(n)
     }
+
+    /// Which of a node's `n_kids` children starts with `b`. Up to 16 first
+    /// bytes are searched without branching on their values: a lookup over
+    /// scattered paths would mispredict a scan or a binary search at every node.
+    fn kid_index(&self, firsts_at: usize, n_kids: usize, b: u8) -> Option<usize> {
+        if n_kids <= 16 {
+            if let Some(w) = self.arena.get(firsts_at..firsts_at + 16) {
+                let lo = byte_position(le64(w, 0), b);
+                let hi = byte_position(le64(w, 8), b);
+                let i = if lo < 8 { lo } else { 8 + hi };
+                return (i < n_kids).then_some(i);
+            }
+        }
+        let firsts = self.arena.get(firsts_at..firsts_at + n_kids)?;
+        firsts.binary_search(&b).ok()
+    }
+
+    /// Whether the label of `len` bytes at `at` starts `rest`; labels of up to
+    /// 8 bytes are compared as one word rather than through `memcmp`.
+    fn label_matches(&self, at: usize, len: usize, rest: &[u8]) -> bool {
+        if len <= 8 {
+            if let (Some(l), Some(p)) = (self.arena.get(at..at + 8), rest.get(..8)) {
+                let mask = u64::MAX >> (64 - 8 * len);
+                return (le64(l, 0) ^ le64(p, 0)) & mask == 0;
+            }
+        }
+        self.arena
+            .get(at..at + len)
+            .is_some_and(|label| rest.starts_with(label))
+    }
+}
+
+/// Index of the first byte equal to `b` in the little-endian word `w`, 8 if none.
+fn byte_position(w: u64, b: u8) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (ONES * u64::from(b));
+    // The lowest flagged byte is exact; only bytes above a zero byte can be
+    // flagged falsely (by the borrow), and only the lowest is read.
+    let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+    (zero.trailing_zeros() / 8) as usize
+}
+
+fn le32(b: &[u8], at: usize) -> usize {
+    let mut w = [0; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        w.copy_from_slice(s);
+    }
+    u32::from_le_bytes(w) as usize
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut w = [0; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        w.copy_from_slice(s);
+    }
+    u64::from_le_bytes(w)
 }
 
 #[cfg(test)]

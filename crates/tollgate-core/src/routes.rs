@@ -203,19 +203,22 @@ impl RouteTable {
             }
         }
         let mut hits = [Hit::default(); MAX_HITS];
-        match self.trie.prefixes_of(path, &mut hits) {
-            // Longest prefix first, each prefix's candidates in precedence order:
-            // the order of the sorted candidate list.
-            Some(n) => hits[..n]
-                .iter()
-                .rev()
-                .flat_map(|&h| self.trie.cands(h))
-                .find_map(|i| {
-                    let c = self.candidates.get(i as usize)?;
-                    self.try_prefixed(c, method, host, headers, path)
-                }),
-            None => self.find_linear(method, host, headers, path),
+        let Some(n) = self.trie.prefixes_of(path, &mut hits) else {
+            return self.find_linear(method, host, headers, path);
+        };
+        // Longest prefix first, each prefix's candidates in precedence order:
+        // the order of the sorted candidate list.
+        for &h in hits[..n].iter().rev() {
+            for i in self.trie.cands(h) {
+                let Some(c) = self.candidates.get(i as usize) else {
+                    continue;
+                };
+                if let Some(m) = self.try_prefixed(c, method, host, headers, path) {
+                    return Some(m);
+                }
+            }
         }
+        None
     }
 
     /// The regex stage: the first regex path, in Kong's order, that matches.
