@@ -28,13 +28,13 @@ pub(crate) struct TrieBuilder {
 struct ByteNode {
     /// (next byte, child node), sorted by byte.
     children: Vec<(u8, u32)>,
-    /// Candidate indexes whose prefix ends at this node, in precedence order.
-    cands: Vec<u32>,
+    /// The values of the candidates whose prefix ends at this node, in precedence order.
+    cands: Vec<Value>,
 }
 
 impl TrieBuilder {
-    /// Adds candidate `cand` for `prefix`. Call in precedence order.
-    pub fn insert(&mut self, prefix: &str, cand: u32) {
+    /// Adds a candidate's value for `prefix`. Call in precedence order.
+    pub fn insert(&mut self, prefix: &str, cand: Value) {
         if self.nodes.is_empty() {
             self.nodes.push(ByteNode::default());
         }
@@ -96,10 +96,16 @@ impl TrieBuilder {
     }
 }
 
+/// What the trie keeps per candidate: the caller's words, stored inline after
+/// the node so that deciding a candidate touches no other memory.
+pub(crate) type Value = [u32; 4];
+
+const VALUE_BYTES: usize = 16;
+
 /// Bytes of a node's fixed header: label length, child count, candidate count.
 const HEADER: usize = 12;
 
-/// Where one node's candidates are in the arena: `len` u32s from `at`.
+/// Where one node's candidates are in the arena: `len` values from `at`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Hit {
     at: u32,
@@ -109,7 +115,7 @@ pub(crate) struct Hit {
 /// The radix tree, every node packed into one byte arena so that a node's
 /// label, child first bytes and child offsets share its cache lines:
 ///
-/// `[label_len u32][n_kids u32][n_cands u32][label][first bytes][pad to 4][child offsets u32 …][candidates u32 …]`
+/// `[label_len u32][n_kids u32][n_cands u32][label][first bytes][pad to 4][child offsets u32 …][candidate values …]`
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PrefixTrie {
     arena: Vec<u8>,
@@ -121,7 +127,7 @@ fn align4(n: usize) -> usize {
 
 impl PrefixTrie {
     /// Appends a node; returns its offset and the offsets of its child slots.
-    fn push_node(&mut self, label: &[u8], firsts: &[u8], cands: &[u32]) -> (usize, Vec<usize>) {
+    fn push_node(&mut self, label: &[u8], firsts: &[u8], cands: &[Value]) -> (usize, Vec<usize>) {
         let at = self.arena.len();
         for v in [label.len(), firsts.len(), cands.len()] {
             self.arena.extend_from_slice(&(v as u32).to_le_bytes());
@@ -133,7 +139,7 @@ impl PrefixTrie {
             .map(|i| self.arena.len() + 4 * i)
             .collect();
         self.arena.resize(self.arena.len() + 4 * firsts.len(), 0);
-        for c in cands {
+        for c in cands.iter().flatten() {
             self.arena.extend_from_slice(&c.to_le_bytes());
         }
         (at, slots)
@@ -162,13 +168,13 @@ impl PrefixTrie {
     }
 
     /// The candidates of one prefix, in precedence order.
-    pub fn cands(&self, h: Hit) -> impl DoubleEndedIterator<Item = u32> + '_ {
+    pub fn cands(&self, h: Hit) -> impl DoubleEndedIterator<Item = Value> + '_ {
         let at = h.at as usize;
         self.arena
-            .get(at..at + 4 * h.len as usize)
+            .get(at..at + VALUE_BYTES * h.len as usize)
             .unwrap_or(&[])
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .chunks_exact(VALUE_BYTES)
+            .map(|b| [le32(b, 0), le32(b, 4), le32(b, 8), le32(b, 12)].map(|w| w as u32))
     }
 
     /// The candidate lists of every prefix of `path`, shortest first, in
@@ -277,7 +283,7 @@ mod tests {
     fn trie(prefixes: &[&str]) -> PrefixTrie {
         let mut b = TrieBuilder::default();
         for (i, p) in prefixes.iter().enumerate() {
-            b.insert(p, i as u32);
+            b.insert(p, [i as u32, 0, 0, 0]);
         }
         b.build()
     }
@@ -286,7 +292,10 @@ mod tests {
     fn lists(t: &PrefixTrie, path: &str) -> Vec<Vec<u32>> {
         let mut hits = [Hit::default(); MAX_HITS];
         let n = t.prefixes_of(path, &mut hits).expect("fits");
-        hits[..n].iter().map(|&h| t.cands(h).collect()).collect()
+        hits[..n]
+            .iter()
+            .map(|&h| t.cands(h).map(|v| v[0]).collect())
+            .collect()
     }
 
     #[test]
