@@ -14,6 +14,8 @@
 //! nodes on the path deepest first gives exactly the order of a scan over the
 //! sorted candidate list.
 
+use crate::path_words::{byte_position, le64};
+
 /// Prefix nodes remembered per lookup without allocating; a path crossing
 /// more prefix ends than this is answered by the caller's fallback scan.
 pub(crate) const MAX_HITS: usize = 32;
@@ -162,11 +164,6 @@ impl PrefixTrie {
         Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
     }
 
-    fn label(&self, node: usize) -> Option<&[u8]> {
-        let len = self.u32_at(node)?;
-        self.arena.get(node + HEADER..node + HEADER + len)
-    }
-
     /// The candidates of one prefix, in precedence order.
     pub fn cands(&self, h: Hit) -> impl DoubleEndedIterator<Item = Value> + '_ {
         let at = h.at as usize;
@@ -249,31 +246,12 @@ impl PrefixTrie {
     }
 }
 
-/// Index of the first byte equal to `b` in the little-endian word `w`, 8 if none.
-fn byte_position(w: u64, b: u8) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let x = w ^ (ONES * u64::from(b));
-    // The lowest flagged byte is exact; only bytes above a zero byte can be
-    // flagged falsely (by the borrow), and only the lowest is read.
-    let zero = x.wrapping_sub(ONES) & !x & HIGHS;
-    (zero.trailing_zeros() / 8) as usize
-}
-
 fn le32(b: &[u8], at: usize) -> usize {
     let mut w = [0; 4];
     if let Some(s) = b.get(at..at + 4) {
         w.copy_from_slice(s);
     }
     u32::from_le_bytes(w) as usize
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut w = [0; 8];
-    if let Some(s) = b.get(at..at + 8) {
-        w.copy_from_slice(s);
-    }
-    u64::from_le_bytes(w)
 }
 
 #[cfg(test)]
