@@ -67,7 +67,15 @@ impl TrieBuilder {
         // Explicit stack: prefixes may be long, recursion depth is not bounded.
         // Each entry: (byte-trie node a label ends at, its label, where the
         // parent keeps the child's offset — patched once the child is written).
-        let mut stack: Vec<(usize, Vec<u8>, Option<usize>)> = vec![(0, Vec::new(), None)];
+        // The root takes the chain below it as its own label (every route path
+        // starts with `/`, often with more in common): one node less per lookup.
+        let (mut root, mut root_label) = (0, Vec::new());
+        while self.nodes[root].cands.is_empty() && self.nodes[root].children.len() == 1 {
+            let (b, next) = self.nodes[root].children[0];
+            root_label.push(b);
+            root = next as usize;
+        }
+        let mut stack: Vec<(usize, Vec<u8>, Option<usize>)> = vec![(root, root_label, None)];
         while let Some((bnode, label, slot)) = stack.pop() {
             let src = &self.nodes[bnode];
             // Each child's label: follow the chain while it neither branches
@@ -179,7 +187,12 @@ impl PrefixTrie {
     pub fn prefixes_of(&self, path: &str, hits: &mut [Hit; MAX_HITS]) -> Option<usize> {
         let path = path.as_bytes();
         let mut n = 0;
-        let mut pos = 0;
+        let node_label = self.u32_at(0).unwrap_or(0);
+        // Every other label's first byte is matched by its parent; the root's is not.
+        if node_label > 0 && !self.label_matches(HEADER, node_label, path) {
+            return Some(0);
+        }
+        let mut pos = node_label;
         let mut node = 0usize;
         while let Some(head) = self.arena.get(node..node + HEADER) {
             let label_len = le32(head, 0);
@@ -294,6 +307,26 @@ mod tests {
             ("/billingX", &[&[2]]),
             ("/", &[]),
             ("", &[]),
+        ];
+        for (path, want) in cases {
+            let want: Vec<Vec<u32>> = want.iter().map(|l| l.to_vec()).collect();
+            assert_eq!(lists(&t, path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_root_label_is_checked_whole() {
+        // No prefix ends before "/api/v": the root holds that much as its label.
+        let t = trie(&["/api/v1", "/api/v2", "/api/v2/users/long-label"]);
+        let cases: &[(&str, &[&[u32]])] = &[
+            ("/api/v1/x", &[&[0]]),
+            ("/api/v2/users/long-label", &[&[1], &[2]]),
+            ("/api/v2/users/long-labe", &[&[1]]),
+            ("/api/v3", &[]),
+            ("/api/", &[]),
+            ("/apx/v1", &[]),
+            ("xapi/v1", &[]),
+            ("/", &[]),
         ];
         for (path, want) in cases {
             let want: Vec<Vec<u32>> = want.iter().map(|l| l.to_vec()).collect();
