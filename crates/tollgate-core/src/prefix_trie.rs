@@ -335,6 +335,33 @@ mod tests {
     }
 
     #[test]
+    fn every_child_is_found_at_every_fan_out() {
+        // Both words of the branch-free search, its edge at 16, and the
+        // binary search past it; every other byte is absent.
+        for kids in [1usize, 2, 7, 8, 9, 15, 16, 17, 30] {
+            let names: Vec<String> = (0..kids)
+                .map(|i| format!("/{}", (b'A' + 2 * i as u8) as char))
+                .collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let t = trie(&refs);
+            for (i, p) in refs.iter().enumerate() {
+                assert_eq!(
+                    lists(&t, &format!("{p}x")),
+                    vec![vec![i as u32]],
+                    "{kids}: {p}"
+                );
+            }
+            for b in
+                (0..=255u8).filter(|b| !(b'A'..b'A' + 2 * kids as u8).step_by(2).any(|k| k == *b))
+            {
+                let path = [b'/', b, b'x'];
+                let path = String::from_utf8_lossy(&path);
+                assert_eq!(lists(&t, &path), Vec::<Vec<u32>>::new(), "{kids}: {b}");
+            }
+        }
+    }
+
+    #[test]
     fn many_children_use_binary_search() {
         let names: Vec<String> = (0..40u8)
             .map(|i| format!("/{}", (b'A' + i) as char))
