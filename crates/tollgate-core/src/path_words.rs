@@ -153,4 +153,38 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_scan() {
+        // Random paths over the bytes the two decide on, at every length
+        // around the word size.
+        let alphabet = b"/a;.%\\ 2F\x7f\xc3";
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = 1 + (seed % 20) as usize;
+            let mut p = vec![b'/'];
+            p.extend(
+                (1..len)
+                    .map(|k| alphabet[((seed >> (3 * k % 60)) % alphabet.len() as u64) as usize]),
+            );
+            let full = crate::normalize::scan(&p);
+            match plainly_normal(&p) {
+                Some(params) => {
+                    fast += 1;
+                    assert_eq!(full, Ok((true, params)), "{p:?}");
+                }
+                // What it leaves to the scan: a '.', '%' or refused byte, or `//`.
+                None => assert!(
+                    full != Ok((true, false)) && full != Ok((true, true))
+                        || p.iter().any(|b| matches!(b, b'.' | b'%')),
+                    "{p:?}"
+                ),
+            }
+        }
+        assert!(fast > 1000, "the fast path must be taken often: {fast}");
+    }
 }

@@ -4,10 +4,12 @@
 //!
 //! Built as a byte trie, then compressed: chains of nodes that branch nowhere
 //! and end no prefix become one edge label, and each node (label, child first
-//! bytes, child offsets) is packed into one byte arena. A lookup compares
-//! whole labels and visits only branching points, touching about one cache
-//! line per node instead of one heap node per byte: at 10,000 routes the
-//! table no longer fits in the cache, so lines touched is what a lookup costs.
+//! bytes, child offsets, candidate values) is packed into one byte arena. A
+//! lookup compares whole labels and visits only branching points, touching
+//! about one cache line per node instead of one heap node per byte. Each node
+//! is a load that depends on the one before, so a lookup costs about the
+//! number of nodes on the path times what one node takes to find its child:
+//! that search does not branch on the bytes it compares.
 //!
 //! Each node lists the candidates whose prefix ends there, in the route
 //! table's precedence order; deeper nodes are longer prefixes, so visiting the

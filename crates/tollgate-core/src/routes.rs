@@ -19,7 +19,7 @@ use tollgate_config::{RouteSpec, Snapshot};
 #[derive(Debug, Clone)]
 struct Candidate {
     prefix: Box<str>,
-    /// `prefix.len()`, kept inline: a trie lookup already knows the prefix
+    /// `prefix.len()`, kept inline: a lookup already knows the prefix
     /// matches and should not follow the pointer to it.
     prefix_len: u32,
     /// Index into `RouteTable::routes`.
