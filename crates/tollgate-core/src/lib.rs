@@ -12,6 +12,7 @@ pub mod hygiene;
 pub mod limiter;
 pub mod normalize;
 pub mod opmatch;
+mod path_words;
 pub mod plugins;
 mod prefix_trie;
 pub mod request;

@@ -4,6 +4,7 @@
 //! upstream, so no spelling of a path can reach an upstream under a different
 //! identity than the one it was authorized as.
 
+use crate::path_words::plainly_normal;
 use std::borrow::Cow;
 
 /// Why a request path was refused (answered 400).
@@ -104,6 +105,13 @@ pub fn normalize(raw: &str) -> Result<Normalized<'_>, PathError> {
     if bytes.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
+    if let Some(params) = plainly_normal(bytes) {
+        return Ok(Normalized {
+            path: Cow::Borrowed(raw),
+            escaped_slash: false,
+            params,
+        });
+    }
     let (normal, params) = scan(bytes)?;
     if normal {
         return Ok(Normalized {
@@ -116,7 +124,7 @@ pub fn normalize(raw: &str) -> Result<Normalized<'_>, PathError> {
 }
 
 /// (nothing needs rewriting, some segment has `;`); errors on bytes never allowed.
-fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
+pub(crate) fn scan(bytes: &[u8]) -> Result<(bool, bool), PathError> {
     let mut normal = true;
     let mut params = false;
     let mut seg_start = 0;

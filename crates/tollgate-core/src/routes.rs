@@ -8,7 +8,7 @@
 //! only the candidates whose prefix the path has, in that order, and stops at
 //! the first match. Every path seen here is already normalized.
 
-use crate::prefix_trie::{Hit, PrefixTrie, TrieBuilder, MAX_HITS};
+use crate::prefix_trie::{Hit, PrefixTrie, TrieBuilder, Value, MAX_HITS};
 use crate::route_conds::{HeaderCond, RegexCandidate, RegexCandidateTemplate};
 use http::HeaderMap;
 use std::borrow::Cow;
@@ -19,7 +19,7 @@ use tollgate_config::{RouteSpec, Snapshot};
 #[derive(Debug, Clone)]
 struct Candidate {
     prefix: Box<str>,
-    /// `prefix.len()`, kept inline: a trie lookup already knows the prefix
+    /// `prefix.len()`, kept inline: a lookup already knows the prefix
     /// matches and should not follow the pointer to it.
     prefix_len: u32,
     /// Index into `RouteTable::routes`.
@@ -32,6 +32,40 @@ struct Candidate {
     open: bool,
     /// Sort rank of the host criterion: 0 exact, 1 wildcard, 2 none.
     host_rank: u8,
+}
+
+/// The fields of a candidate a lookup decides on, as the trie keeps them
+/// (`[route, service, prefix_len, flags]`): read next to the trie node, not
+/// from the candidate list, so a lookup touches one cache line less.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    route: u32,
+    service: u32,
+    prefix_len: u32,
+    strip_path: bool,
+    open: bool,
+}
+
+const STRIP_PATH: u32 = 1;
+const OPEN: u32 = 2;
+
+impl Hot {
+    fn of(v: Value) -> Self {
+        Hot {
+            route: v[0],
+            service: v[1],
+            prefix_len: v[2],
+            strip_path: v[3] & STRIP_PATH != 0,
+            open: v[3] & OPEN != 0,
+        }
+    }
+}
+
+impl Candidate {
+    fn value(&self) -> Value {
+        let flags = if self.strip_path { STRIP_PATH } else { 0 } | if self.open { OPEN } else { 0 };
+        [self.route, self.service, self.prefix_len, flags]
+    }
 }
 
 /// A route after compilation: its criteria, ready for matching.
@@ -164,8 +198,8 @@ impl RouteTable {
                 .then(a.route.cmp(&b.route))
         });
         let mut trie = TrieBuilder::default();
-        for (i, c) in candidates.iter().enumerate() {
-            trie.insert(&c.prefix, i as u32);
+        for c in &candidates {
+            trie.insert(&c.prefix, c.value());
         }
         let trie = trie.build();
         regexes.sort_by(RegexCandidate::order);
@@ -203,19 +237,20 @@ impl RouteTable {
             }
         }
         let mut hits = [Hit::default(); MAX_HITS];
-        match self.trie.prefixes_of(path, &mut hits) {
-            // Longest prefix first, each prefix's candidates in precedence order:
-            // the order of the sorted candidate list.
-            Some(n) => hits[..n]
-                .iter()
-                .rev()
-                .flat_map(|&h| self.trie.cands(h))
-                .find_map(|i| {
-                    let c = self.candidates.get(i as usize)?;
-                    self.try_prefixed(c, method, host, headers, path)
-                }),
-            None => self.find_linear(method, host, headers, path),
+        let Some(n) = self.trie.prefixes_of(path, &mut hits) else {
+            return self.find_linear(method, host, headers, path);
+        };
+        // Longest prefix first, each prefix's candidates in precedence order:
+        // the order of the sorted candidate list.
+        for &h in hits[..n].iter().rev() {
+            for v in self.trie.cands(h) {
+                let c = Hot::of(v);
+                if let Some(m) = self.try_prefixed(&c, method, host, headers, path) {
+                    return Some(m);
+                }
+            }
         }
+        None
     }
 
     /// The regex stage: the first regex path, in Kong's order, that matches.
@@ -257,7 +292,7 @@ impl RouteTable {
         self.candidates
             .iter()
             .filter(|c| path.starts_with(&*c.prefix))
-            .find_map(|c| self.try_prefixed(c, method, host, headers, path))
+            .find_map(|c| self.try_prefixed(&Hot::of(c.value()), method, host, headers, path))
     }
 
     /// Whether the route's hosts, methods and headers take the request (an
@@ -283,7 +318,7 @@ impl RouteTable {
     /// Whether candidate `c`, whose prefix starts `path`, takes the request.
     fn try_prefixed(
         &self,
-        c: &Candidate,
+        c: &Hot,
         method: &http::Method,
         host: &str,
         headers: &HeaderMap,
