@@ -45,7 +45,7 @@ fn is_param(s: &str) -> bool {
 /// shorter path than the operations it carries name, which surprises a user
 /// who wrote the operations as the upstream serves them.
 pub(crate) fn strip_path(
-    ctx: &mut crate::validate::Ctx,
+    ctx: &mut crate::validate_ctx::Ctx,
     services: &[crate::resolved::ServiceSpec],
     apis: &[ApiSpec],
 ) {

@@ -2,41 +2,18 @@
 //! deserialization that keeps going after an error so that `validate` can
 //! list every problem, not just the first.
 
+use crate::digest::hash_bytes;
 use crate::model;
+use crate::raw::RawSnapshot;
 use crate::resolved::{ConfigError, ConfigErrors, Snapshot};
 use crate::section_key::SectionKey;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Upper bound on a snapshot document; larger input is refused before parsing.
 pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024 * 1024;
-
-/// The raw entity lists, each entity that deserialized cleanly.
-#[derive(Debug, Default)]
-pub struct RawSnapshot {
-    pub services: Vec<(usize, model::Service)>,
-    pub consumers: Vec<(usize, model::Consumer)>,
-    pub plugins: Vec<(usize, model::PluginEntry)>,
-    pub apis: Vec<(usize, model::Api)>,
-    pub auth_strategies: Vec<(usize, model::AuthStrategy)>,
-    pub api_packages: Vec<(usize, model::ApiPackage)>,
-    pub applications: Vec<(usize, model::Application)>,
-    /// The applications section's key (JSON fast path only).
-    pub applications_key: Option<SectionKey>,
-    /// The section's key was known: `applications` is empty and validated
-    /// as it was before.
-    pub applications_unchanged: bool,
-    pub upstreams: Vec<(usize, crate::upstreams::UpstreamEntry)>,
-    pub targets: Vec<(usize, crate::upstreams::TargetEntry)>,
-    pub certificates: Vec<(usize, model::Certificate)>,
-    pub ca_certificates: Vec<(usize, model::CaCertificate)>,
-    /// Names of entities that failed to deserialize: references to them are
-    /// not reported again as dangling.
-    pub broken_names: HashSet<String>,
-}
 
 /// Loads and validates a snapshot file. Spec files resolve relative to it.
 pub fn load_file(path: &Path) -> Result<Snapshot, ConfigErrors> {
@@ -412,14 +389,4 @@ fn list<T: DeserializeOwned, N: Node>(
         }
     }
     out
-}
-
-/// SHA-256 over several byte strings, hex encoded.
-pub fn hash_bytes(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
-    }
-    hex::encode(h.finalize())
 }

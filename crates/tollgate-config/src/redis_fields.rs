@@ -7,7 +7,7 @@
 //! `null`, and the defaults that mean "off", are accepted.
 
 use crate::plugins::RedisConfig;
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use serde_yaml::Value;
 
 /// Fields whose presence selects a Redis mode tollgate does not speak yet.

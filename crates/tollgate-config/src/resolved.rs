@@ -71,7 +71,7 @@ impl Snapshot {
             upstreams: vec![],
             certificates: vec![],
             tags: vec![],
-            hash: crate::load::hash_bytes(&[b""]),
+            hash: crate::digest::hash_bytes(&[b""]),
             warnings: vec![],
         }
     }

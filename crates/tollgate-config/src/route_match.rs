@@ -5,7 +5,7 @@
 
 use crate::model;
 use crate::resolved::HeaderCondition;
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use regex::bytes::{Regex, RegexBuilder};
 
 /// Longest pattern accepted, in bytes.

@@ -3,11 +3,11 @@
 //! and applications with their credentials and ordered registrations.
 
 use crate::limits::parse_limits;
-use crate::load::RawSnapshot;
 use crate::model;
 use crate::operations::{canonical_key, check_host, check_method, check_template};
+use crate::raw::RawSnapshot;
 use crate::resolved::*;
-use crate::validate::{index_names, Ctx};
+use crate::validate_ctx::{index_names, Ctx};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 

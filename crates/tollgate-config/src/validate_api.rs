@@ -8,7 +8,7 @@ use crate::openapi::{self, SpecProblem};
 use crate::operations::{canonical_key, check_host, check_method, check_template};
 use crate::resolved::{ApiSpec, OperationSpec};
 use crate::router_check::RouterCheck;
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use std::collections::HashMap;
 
 /// (method, canonical path, host) → operation index within its API.

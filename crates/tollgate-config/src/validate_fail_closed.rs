@@ -12,7 +12,7 @@
 use crate::operations::canonical_key;
 use crate::plugins::PluginConfig;
 use crate::resolved::{ApiSpec, ConsumerSpec, PluginSpec, RouteSpec, ServiceSpec};
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use std::collections::HashSet;
 
 /// A concrete request path for a template (`{id}` → `x`), for prefix checks.

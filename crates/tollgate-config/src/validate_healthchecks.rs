@@ -2,7 +2,7 @@
 //! check types tollgate can run), and the header-name rule it shares.
 
 use crate::upstreams::{CheckType, Healthchecks};
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 
 /// An HTTP token (RFC 9110 `tchar`s): a valid header name.
 pub(crate) fn is_token(s: &str) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::plugins::PluginConfig;
 use crate::resolved::PluginSpec;
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(crate) fn check(

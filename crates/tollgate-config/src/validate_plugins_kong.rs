@@ -2,7 +2,7 @@
 //! `prometheus`) and on rate-limiting's Kong-only fields.
 
 use crate::plugins::{LimitBy, PluginConfig, Policy, RateLimitingConfig};
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use std::collections::HashMap;
 
 /// Windows one limit can hold (the limiter's fixed-size state per key).

@@ -5,9 +5,9 @@
 //! PEM is parsed here so that a bad certificate refuses the snapshot with
 //! its location, instead of failing later in a handshake.
 
-use crate::load::RawSnapshot;
+use crate::raw::RawSnapshot;
 use crate::resolved::{CertificateSpec, ServiceSpec, UpstreamTls};
-use crate::validate::Ctx;
+use crate::validate_ctx::Ctx;
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 use std::collections::HashMap;

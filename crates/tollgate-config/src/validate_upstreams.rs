@@ -6,7 +6,7 @@
 
 use crate::resolved::ServiceSpec;
 use crate::upstreams::*;
-use crate::validate::{index_names, Ctx};
+use crate::validate_ctx::{index_names, Ctx};
 use crate::validate_healthchecks::{check_healthchecks, is_token};
 use std::collections::{HashMap, HashSet};
 

@@ -95,7 +95,7 @@ fn bench(c: &mut Criterion) {
             let mut cx = AccessCx {
                 req: &view,
                 state: &mut state,
-                snap: &snap,
+                dir: &snap,
                 limiter: &limiter,
                 now_ns: now,
             };

@@ -247,11 +247,7 @@ fn compile_from(s: &Snapshot, apps_from: AppsFrom) -> Result<CompiledSnapshot, C
         applications: apps.len(),
         credentials: credentials.len(),
     };
-    Ok(CompiledSnapshot {
-        hash: s.hash.clone(),
-        services,
-        routes,
-        chains,
+    let dir = Directory {
         apis,
         operations,
         op_router,
@@ -263,14 +259,26 @@ fn compile_from(s: &Snapshot, apps_from: AppsFrom) -> Result<CompiledSnapshot, C
         consumers,
         consumer_keys,
         consumer_key_index,
+        basic_creds,
+        basic_index,
+        counters,
+        service_subjects: s
+            .services
+            .iter()
+            .map(|svc| stable_id(&["service", &svc.name]))
+            .collect(),
+    };
+    Ok(CompiledSnapshot {
+        hash: s.hash.clone(),
+        services,
+        routes,
+        chains,
+        dir,
         upstreams: s.upstreams.clone(),
         certificates: s.certificates.clone(),
         tags: crate::snapshot::tag_index(&s.tags),
-        basic_creds,
-        basic_index,
         counts,
         warnings,
-        counters,
     })
 }
 
@@ -403,7 +411,10 @@ fn instance(
                     .header_name
                     .as_deref()
                     .and_then(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok()),
-                path: c.path.as_deref().map(Into::into),
+                path: c
+                    .path
+                    .as_deref()
+                    .map(|p| (p.into(), stable_id(&["path", p]))),
                 fault_tolerant: c.fault_tolerant,
                 error: Reply::message(c.error_code, &c.error_message),
                 counters: match c.policy {

@@ -7,6 +7,7 @@ pub mod compile;
 mod compile_apps;
 mod compile_kong;
 pub mod credentials;
+pub mod directory;
 pub mod explain;
 pub mod hygiene;
 pub mod limiter;

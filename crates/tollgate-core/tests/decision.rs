@@ -72,7 +72,7 @@ fn run(snap: &CompiledSnapshot, limiter: &LimiterStore, c: &Case) -> (Option<u16
     let mut cx = AccessCx {
         req: &view,
         state: &mut state,
-        snap,
+        dir: snap,
         limiter,
         now_ns: 1_000_000_000_000,
     };

@@ -160,7 +160,7 @@ async fn decide(
     let mut cx = AccessCx {
         req: &view,
         state: &mut ctx.state,
-        snap,
+        dir: snap,
         limiter: &gw.limiter,
         now_ns: gw.now_ns(),
     };

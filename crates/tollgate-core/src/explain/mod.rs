@@ -312,7 +312,7 @@ fn run_chain(
         let mut cx = AccessCx {
             req: view,
             state,
-            snap,
+            dir: snap,
             limiter,
             now_ns,
         };

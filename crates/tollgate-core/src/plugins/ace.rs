@@ -3,6 +3,7 @@
 
 use super::{Access, AccessCx, Charge, Plugin, Resume};
 use crate::credentials::{find_key, Found, KeySource};
+use crate::directory::{CompiledApp, CompiledGrant, Directory, ScopedLimit};
 use crate::limiter::{LimitKey, Outcome};
 use crate::normalize::match_form;
 use crate::opmatch::OpId;
@@ -10,7 +11,6 @@ use crate::request::{
     AceDecision, AceGrant, Flow, Identity, LimitScope, RateHeaders, Reply, RequestView,
     ShadowRefusal,
 };
-use crate::snapshot::{CompiledApp, CompiledGrant, CompiledSnapshot, ScopedLimit};
 use http::HeaderValue;
 use tollgate_config::plugins::MatchPolicy;
 
@@ -19,7 +19,7 @@ pub struct Ace {
     pub policy: MatchPolicy,
     /// Consumer index to continue as when no or an unknown credential is presented.
     pub anonymous: Option<u32>,
-    /// Index into `CompiledSnapshot::counters`: where package limits are counted.
+    /// Index into `Directory::counters`: where package limits are counted.
     pub counters: u32,
     /// Remove the presented key before proxying.
     pub hide_credentials: bool,
@@ -54,11 +54,7 @@ pub struct Entitlement {
 }
 
 /// Step 4–5 input: the first approved registration that grants one of `ops`.
-pub fn entitlement(
-    snap: &CompiledSnapshot,
-    app: &CompiledApp,
-    ops: &[OpId],
-) -> Option<Entitlement> {
+pub fn entitlement(snap: &Directory, app: &CompiledApp, ops: &[OpId]) -> Option<Entitlement> {
     app.grants
         .iter()
         .find_map(|&grant| grant_entitlement(snap, grant, ops))
@@ -67,7 +63,7 @@ pub fn entitlement(
 /// What one registration grants of `ops`, if anything: the first of `ops` a
 /// package contains (with the limit it charges), or one of its API's.
 pub fn grant_entitlement(
-    snap: &CompiledSnapshot,
+    snap: &Directory,
     grant: CompiledGrant,
     ops: &[OpId],
 ) -> Option<Entitlement> {
@@ -102,7 +98,7 @@ pub fn grant_entitlement(
 /// Step 1: the operations a request matches. Every framework runs the GET
 /// handler for HEAD, so HEAD is matched, entitled and charged as GET; an API
 /// that lists HEAD on a path without GET keeps its own HEAD operation.
-pub fn match_operations<'s>(snap: &'s CompiledSnapshot, req: &RequestView<'_>) -> &'s [OpId] {
+pub fn match_operations<'s>(snap: &'s Directory, req: &RequestView<'_>) -> &'s [OpId] {
     let path = match_form(req.path);
     if *req.method == http::Method::HEAD {
         match snap.op_router.find(req.host, &http::Method::GET, path) {
@@ -137,7 +133,7 @@ pub enum KeyLookup {
 /// resolves it to a credential.
 /// `unix_s`: wall-clock Unix seconds now, for key expiry (0 = unknown: every
 /// expiring key counts as expired).
-pub fn lookup_credential(snap: &CompiledSnapshot, req: &RequestView<'_>, unix_s: u64) -> KeyLookup {
+pub fn lookup_credential(snap: &Directory, req: &RequestView<'_>, unix_s: u64) -> KeyLookup {
     let (key, source) = match find_key(&snap.ace_key_names, req.headers, req.query, true, true) {
         Found::None => return KeyLookup::Missing,
         Found::Duplicate => return KeyLookup::Duplicate,
@@ -225,7 +221,7 @@ impl Plugin for Ace {
         if outcome.allowed {
             return self.allow(cx, p.ent, p.credential);
         }
-        let app = cx.snap.credentials.get(p.credential).app;
+        let app = cx.dir.credentials.get(p.credential).app;
         cx.state.ace = Some(AceGrant {
             operation: p.ent.operation,
             package: p.ent.package,
@@ -245,7 +241,7 @@ impl Plugin for Ace {
 impl Ace {
     /// Steps 1–5 as the contract states them; shadow mode is applied on top.
     fn enforce(&self, cx: &mut AccessCx<'_>) -> Access {
-        let snap = cx.snap;
+        let snap = cx.dir;
         let req = cx.req;
         // 1. Operation match.
         let ops = match_operations(snap, req);
@@ -336,8 +332,8 @@ impl Ace {
 impl Ace {
     /// Step 6: identity for the upstream headers and later plugins.
     fn allow(&self, cx: &mut AccessCx<'_>, ent: Entitlement, credential: u32) -> Flow {
-        let app_idx = cx.snap.credentials.get(credential).app;
-        let app = &cx.snap.apps[app_idx as usize];
+        let app_idx = cx.dir.credentials.get(credential).app;
+        let app = &cx.dir.apps[app_idx as usize];
         cx.state.ace = Some(AceGrant {
             operation: ent.operation,
             package: ent.package,

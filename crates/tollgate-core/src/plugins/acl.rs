@@ -33,7 +33,7 @@ impl Plugin for Acl {
         let Some(c) = id.consumer else {
             return refuse(id.has_credential() || cx.state.ace.is_some());
         };
-        let groups = &cx.snap.consumers[c as usize].groups;
+        let groups = &cx.dir.consumers[c as usize].groups;
         if groups.is_empty() && !self.deny {
             return refuse(id.has_credential() || cx.state.ace.is_some());
         }

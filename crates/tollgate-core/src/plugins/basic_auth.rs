@@ -37,7 +37,7 @@ impl Plugin for BasicAuth {
     fn verified(&self, cx: &mut AccessCx<'_>, check: PasswordCheck, ok: Option<bool>) -> Flow {
         match ok {
             Some(true) => {
-                if let Some(cred) = cx.snap.basic_creds.get(check.credential as usize) {
+                if let Some(cred) = cx.dir.basic_creds.get(check.credential as usize) {
                     check.accepted(cred);
                 }
                 self.admit(cx, check.credential)
@@ -60,7 +60,7 @@ const BUSY: &str = r#"{"message":"API rate limit exceeded"}"#;
 
 impl BasicAuth {
     fn admit(&self, cx: &mut AccessCx<'_>, index: u32) -> Flow {
-        let Some(cred) = cx.snap.basic_creds.get(index as usize) else {
+        let Some(cred) = cx.dir.basic_creds.get(index as usize) else {
             return self.refuse(cx);
         };
         cx.state.identity = Identity {
@@ -113,7 +113,7 @@ impl BasicAuth {
             found = lookup(cx, headers, &AUTHORIZATION);
         }
         let (index, password) = found?;
-        let cred = cx.snap.basic_creds.get(index as usize)?;
+        let cred = cx.dir.basic_creds.get(index as usize)?;
         Some((index, judge(cred, index, password)))
     }
 
@@ -128,7 +128,7 @@ impl BasicAuth {
 fn lookup(cx: &AccessCx<'_>, headers: &HeaderMap, name: &HeaderName) -> Option<(u32, Vec<u8>)> {
     let (user, password) = parse(headers.get(name)?.as_bytes())?;
     let user = std::str::from_utf8(&user).ok()?;
-    let &index = cx.snap.basic_index.get(user)?;
+    let &index = cx.dir.basic_index.get(user)?;
     Some((index, password))
 }
 

@@ -73,7 +73,7 @@ impl KeyAuth {
             Found::Duplicate => return self.fail(cx, r#"{"message":"Duplicate API key found"}"#),
             Found::Key(k, s) => (k, s),
         };
-        let Some(&ck) = cx.snap.consumer_key_index.get(key.as_ref()) else {
+        let Some(&ck) = cx.dir.consumer_key_index.get(key.as_ref()) else {
             return self.fail(cx, r#"{"message":"Unauthorized"}"#);
         };
         if self.hide_credentials {
@@ -86,7 +86,7 @@ impl KeyAuth {
             });
         }
         cx.state.identity = Identity {
-            consumer: Some(cx.snap.consumer_keys[ck as usize].consumer),
+            consumer: Some(cx.dir.consumer_keys[ck as usize].consumer),
             anonymous: false,
             keyauth_credential: Some(ck),
             basic_credential: None,

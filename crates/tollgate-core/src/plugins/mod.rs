@@ -27,34 +27,17 @@ pub use prometheus::Prometheus;
 pub use rate_limiting::RateLimiting;
 pub use request_termination::RequestTermination;
 
+pub use crate::directory::Counters;
+use crate::directory::Directory;
 use crate::limiter::{CompiledLimit, LimitKey, LimiterStore, Outcome};
 use crate::request::{Flow, RequestState, RequestView};
-use crate::snapshot::CompiledSnapshot;
-use tollgate_config::plugins::RedisConfig;
-
-/// Where a plugin's counters live. The core only names it; the gateway owns
-/// the connections (`snap.counters[i]` → a backend).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Counters {
-    Local,
-    /// `sync_rate` 0: every decision atomically in Redis; > 0: local
-    /// decisions, counters exchanged with Redis every `sync_rate` seconds.
-    Redis {
-        redis: RedisConfig,
-        sync_rate: f64,
-    },
-    /// `strategy: lease`: nodes lease slices of the remaining quota from Redis.
-    Lease {
-        redis: RedisConfig,
-    },
-}
 
 /// A limit a plugin needs charged before it can decide.
 #[derive(Debug, Clone, Copy)]
 pub struct Charge {
     pub key: LimitKey,
     pub limit: CompiledLimit,
-    /// Index into `CompiledSnapshot::counters`.
+    /// Index into `Directory::counters`.
     pub counters: u32,
     /// The client address, when the subject was derived from it: shared
     /// counters name it in full, since `key.subject` is a per-process hash.
@@ -88,7 +71,7 @@ pub enum Access {
 pub struct AccessCx<'a> {
     pub req: &'a RequestView<'a>,
     pub state: &'a mut RequestState,
-    pub snap: &'a CompiledSnapshot,
+    pub dir: &'a Directory,
     pub limiter: &'a LimiterStore,
     /// Monotonic nanoseconds; the core has no clock of its own.
     pub now_ns: u64,

@@ -3,7 +3,7 @@
 //! worker when a password is not remembered (a bcrypt run costs milliseconds
 //! by design; the core does no blocking work of its own choosing).
 
-use crate::snapshot::BasicCred;
+use crate::directory::BasicCred;
 use siphasher::sip128::{Hasher128, SipHasher13};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
@@ -14,7 +14,7 @@ pub const REMEMBERED: usize = 16;
 
 /// What the memory keeps of a password: a keyed 128-bit hash, so neither
 /// the password nor an offline-crackable digest of it sits in memory.
-pub type Remembered = [u8; 16];
+pub use crate::directory::Remembered;
 
 /// The hash key, random per process (std's `RandomState` is seeded from the
 /// operating system's random source).
@@ -39,7 +39,7 @@ fn remembered(password: &[u8]) -> Remembered {
 /// A bcrypt check to run, and what to remember when it succeeds.
 #[derive(Debug)]
 pub struct PasswordCheck {
-    /// Index into `CompiledSnapshot::basic_creds`.
+    /// Index into `Directory::basic_creds`.
     pub credential: u32,
     password: Vec<u8>,
     hash: String,

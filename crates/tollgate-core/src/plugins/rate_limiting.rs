@@ -16,12 +16,12 @@ pub struct RateLimiting {
     pub scope: u64,
     pub hide_client_headers: bool,
     pub error: Reply,
-    /// Index into `CompiledSnapshot::counters` (`policy: redis` or local).
+    /// Index into `Directory::counters` (`policy: redis` or local).
     pub counters: u32,
     /// `limit_by: header`: the header whose value is the subject.
     pub header: Option<http::HeaderName>,
-    /// `limit_by: path`: the path limited (as one subject).
-    pub path: Option<Box<str>>,
+    /// `limit_by: path`: the path limited, and its limiter subject.
+    pub path: Option<(Box<str>, u64)>,
     /// Kong's `fault_tolerant` (only matters for `policy: redis`).
     pub fault_tolerant: bool,
 }
@@ -30,13 +30,13 @@ pub struct RateLimiting {
 /// header and path subjects fall back to the client IP too. The second half
 /// is the client address when the subject was derived from it.
 fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> (u64, Option<std::net::IpAddr>) {
-    let snap = cx.snap;
+    let snap = cx.dir;
     let id = &cx.state.identity;
     let other = match p.limit_by {
         LimitBy::Service => cx
             .state
             .route
-            .map(|rm| stable_id(&["service", &snap.services[rm.service as usize].name])),
+            .and_then(|rm| snap.service_subjects.get(rm.service as usize).copied()),
         LimitBy::Header => p
             .header
             .as_ref()
@@ -45,9 +45,9 @@ fn subject(p: &RateLimiting, cx: &AccessCx<'_>) -> (u64, Option<std::net::IpAddr
             .map(|v| stable_id(&["header", v])),
         LimitBy::Path => p
             .path
-            .as_deref()
-            .filter(|path| *path == cx.req.path)
-            .map(|path| stable_id(&["path", path])),
+            .as_ref()
+            .filter(|(path, _)| **path == *cx.req.path)
+            .map(|(_, subject)| *subject),
         _ => None,
     };
     if matches!(
@@ -124,5 +124,82 @@ impl Plugin for RateLimiting {
             HeaderValue::from(outcome.retry_after_secs),
         ));
         Flow::Respond(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject;
+    use crate::compile::stable_id;
+    use crate::plugins::{AccessCx, PluginInstance};
+    use crate::request::{RequestState, RequestView};
+    use crate::routes::RouteMatch;
+    use crate::{compile, LimiterStore};
+    use http::{HeaderMap, Method};
+
+    /// Subjects are the same on every node (Redis counters are shared), so
+    /// they are the stable ids of the service name and of the limited path.
+    #[test]
+    fn service_and_path_subjects_are_stable_ids_of_their_names() {
+        let yaml = r#"_format_version: "3.0"
+services:
+  - name: billing
+    url: http://127.0.0.1:1
+    routes: [{ name: b, paths: [/billing] }]
+    plugins: [{ name: rate-limiting, config: { minute: 5, limit_by: service } }]
+  - name: flights
+    url: http://127.0.0.1:1
+    routes: [{ name: f, paths: [/flights] }]
+    plugins: [{ name: rate-limiting, config: { minute: 5, limit_by: path, path: /flights/x } }]
+"#;
+        let snap = compile(&tollgate_config::load_bytes(yaml.as_bytes(), None).expect("valid"))
+            .expect("compiles");
+        let limiter = LimiterStore::default();
+        let headers = HeaderMap::new();
+        let cases = [
+            (0u32, "/billing/1", Some(stable_id(&["service", "billing"]))),
+            (0, "/billing/2", Some(stable_id(&["service", "billing"]))),
+            (1, "/flights/x", Some(stable_id(&["path", "/flights/x"]))),
+            // Another path falls back to the client address.
+            (1, "/flights/y", None),
+        ];
+        for (service, path, want) in cases {
+            let PluginInstance::RateLimiting(p) = snap.chains[service as usize]
+                .entries()
+                .iter()
+                .find_map(|e| e.pick(None))
+                .expect("a plugin")
+            else {
+                panic!("rate-limiting expected");
+            };
+            let view = RequestView {
+                method: &Method::GET,
+                host: "h",
+                path,
+                query: None,
+                headers: &headers,
+                client_ip: None,
+            };
+            let mut state = RequestState {
+                route: Some(RouteMatch {
+                    route: service,
+                    service,
+                    prefix_len: 0,
+                }),
+                ..RequestState::default()
+            };
+            let cx = AccessCx {
+                req: &view,
+                state: &mut state,
+                dir: &snap,
+                limiter: &limiter,
+                now_ns: 1,
+            };
+            let (got, from_ip) = subject(p, &cx);
+            match want {
+                Some(w) => assert_eq!((got, from_ip), (w, None), "{path}"),
+                None => assert_eq!(got, limiter.ip_subject(None), "{path}"),
+            }
+        }
     }
 }
