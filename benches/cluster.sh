@@ -42,27 +42,15 @@ else
 fi
 BIN=target/$PROFILE/tollgate
 LOAD=target/$PROFILE/examples/spread_load
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+source benches/lib.sh
 UP=127.0.0.1:19301
 "$BIN" demo-upstream --listen "$UP" --fixed >/dev/null 2>&1 & PIDS+=($!)
 
 snapshot() { # $1 = rate_limiting line
+items_head "$UP"
+echo "$1"
+items_api
 cat <<EOF2
-_format_version: "3.0"
-services:
-  - { name: s, url: "http://$UP", routes: [{ name: r, paths: [/items], strip_path: false }] }
-plugins:
-  - name: ace
-    config:
-      match_policy: required
-$1
-apis:
-  - name: items
-    operations: [{ method: GET, path: /items, id: list-items }]
-auth_strategies: [{ name: keys, type: key_auth, key_names: [apikey] }]
 api_packages:
   - name: pkg
     rate_limiting_config: { limit: ${CELL_LIMIT:-$LIMIT}, duration: minutes }

@@ -10,6 +10,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# items_head UPSTREAM: the start of a snapshot with one route to /items and ACE
+# required; the caller goes on with the rest of the ace config.
+items_head() {
+  cat <<EOF
+_format_version: "3.0"
+services:
+  - { name: s, url: "http://$1", routes: [{ name: r, paths: [/items], strip_path: false }] }
+plugins:
+  - name: ace
+    config:
+      match_policy: required
+EOF
+}
+
+# items_api: the operation and key strategy that go with items_head.
+items_api() {
+  cat <<EOF
+apis:
+  - name: items
+    operations: [{ method: GET, path: /items, id: list-items }]
+auth_strategies: [{ name: keys, type: key_auth, key_names: [apikey] }]
+EOF
+}
+
 # write_ace_snapshot FILE UPSTREAM: one route, one operation, a package limit
 # (high enough never to reject) charged on every request with key bench-key.
 write_ace_snapshot() {

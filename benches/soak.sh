@@ -34,21 +34,12 @@ source benches/lib.sh
 UP=127.0.0.1:19301 CP=127.0.0.1:19305 PROXY=127.0.0.1:19300 ADMIN=127.0.0.1:19302 RPORT=19307
 
 snapshot() { # FILE K1_LIMIT
-  cat >"$1" <<EOF
-_format_version: "3.0"
-services:
-  - { name: s, url: "http://$UP", routes: [{ name: r, paths: [/items], strip_path: false }] }
-plugins:
-  - name: ace
-    config:
-      match_policy: required
+  { items_head "$UP"; cat <<EOF
       rate_limiting:
         $LIMITER
         redis: { host: 127.0.0.1, port: $RPORT, connect_timeout: 200, read_timeout: 200, send_timeout: 200 }
-apis:
-  - name: items
-    operations: [{ method: GET, path: /items, id: list-items }]
-auth_strategies: [{ name: keys, type: key_auth, key_names: [apikey] }]
+EOF
+  items_api; cat <<EOF
 api_packages:
   - name: open
     rate_limiting_config: { limit: $2, duration: seconds }
@@ -60,6 +51,7 @@ applications:
   - { name: a1, auth_strategy: keys, credentials: [{ key: k1 }], registrations: [{ api_package: open }] }
   - { name: a2, auth_strategy: keys, credentials: [{ key: k2 }], registrations: [{ api_package: tight }] }
 EOF
+  } >"$1"
 }
 snapshot "$WORK/a.yaml" 1000000000
 snapshot "$WORK/b.yaml" 1000000001

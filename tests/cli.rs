@@ -17,17 +17,7 @@ fn validate(dir: &Path, yaml: &str) -> (i32, String) {
 fn validate_named(dir: &Path, yaml: &str) -> (i32, String) {
     let file = dir.join("snapshot.yaml");
     std::fs::write(&file, yaml).expect("write");
-    let out = Command::new(BIN)
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .expect("run validate");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    support::validate_file(&file)
 }
 
 #[test]

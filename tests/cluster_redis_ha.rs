@@ -318,23 +318,13 @@ fn validate_refuses_sentinel_and_cluster_fields_counters_cannot_use() {
             snapshot(up, redis, "{ limit: 5, duration: minutes }"),
         )
         .expect("write");
-        let out = std::process::Command::new(support::BIN)
-            .arg("validate")
-            .arg(&file)
-            .output()
-            .expect("validate");
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{redis}: {text}");
+        let (code, text) = support::validate_file(&file);
+        assert_eq!(code, 1, "{redis}: {text}");
         assert!(text.contains(location), "{redis}: {text}");
     }
     let ok = dir.path().join("ok.yaml");
     let fields = "sentinel_master: main, sentinel_role: any, sentinel_nodes: [{ host: 127.0.0.1, port: 26379 }]";
     std::fs::write(&ok, snapshot(up, fields, "{ limit: 5, duration: minutes }")).expect("write");
-    let out = std::process::Command::new(support::BIN)
-        .arg("validate")
-        .arg(&ok)
-        .output()
-        .expect("validate");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (code, text) = support::validate_file(&ok);
+    assert_eq!(code, 0, "{text}");
 }

@@ -274,17 +274,8 @@ fn validate_locates_certificate_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("snap.yaml");
     std::fs::write(&file, &yaml).expect("write");
-    let out = std::process::Command::new(support::BIN)
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .expect("run validate");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (code, text) = support::validate_file(&file);
+    assert_eq!(code, 1, "{text}");
     assert!(
         text.contains("certificates[1]: key: not a valid PEM private key"),
         "{text}"

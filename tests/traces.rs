@@ -22,14 +22,7 @@ fn continues_the_callers_trace_and_exports_the_request_spans() {
     let receiver = Receiver::start();
     let gw = traced(&receiver, &[]);
     let incoming = format!("00-{TRACE}-{PARENT}-01");
-    let r = gw.get(
-        "/flights",
-        &[
-            ("apikey", "partner-key"),
-            ("traceparent", &incoming),
-            ("tracestate", "vendor=opaque"),
-        ],
-    );
+    let r = gw.get_traced(&incoming);
     assert_eq!(r.status, 200, "{}", r.body);
     let tp = upstream_traceparent(&r);
     assert_eq!(tp[0], "00");
@@ -174,14 +167,7 @@ fn starts_a_sampled_trace_without_a_valid_traceparent() {
 fn without_an_endpoint_trace_headers_pass_through_untouched() {
     let gw = Gw::start(&snapshot(), &[], &[]);
     let incoming = format!("00-{TRACE}-{PARENT}-01");
-    let r = gw.get(
-        "/flights",
-        &[
-            ("apikey", "partner-key"),
-            ("traceparent", &incoming),
-            ("tracestate", "vendor=opaque"),
-        ],
-    );
+    let r = gw.get_traced(&incoming);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.upstream_headers()["traceparent"], incoming.as_str());
     assert_eq!(r.upstream_headers()["tracestate"], "vendor=opaque");

@@ -541,17 +541,8 @@ targets:
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("bad.yaml");
     std::fs::write(&file, bad).expect("write");
-    let out = std::process::Command::new(support::BIN)
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .expect("validate");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{text}");
+    let (code, text) = support::validate_file(&file);
+    assert_ne!(code, 0, "{text}");
     for want in [
         "services[0] (s1).host",
         "upstreams[1] (lc.pool).algorithm",

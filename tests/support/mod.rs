@@ -390,3 +390,18 @@ pub fn sha256_hex(s: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
+
+/// Runs `tollgate validate FILE`: the exit code and stdout + stderr together.
+pub fn validate_file(file: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("validate")
+        .arg(file)
+        .output()
+        .expect("run validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}

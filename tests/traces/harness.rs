@@ -152,6 +152,19 @@ impl Gw {
         get(&format!("http://{}{path}", self.proxy), headers).expect("request")
     }
 
+    /// `GET /flights` as `partner-key`, carrying the caller's `traceparent`
+    /// and a `tracestate`.
+    pub fn get_traced(&self, traceparent: &str) -> Resp {
+        self.get(
+            "/flights",
+            &[
+                ("apikey", "partner-key"),
+                ("traceparent", traceparent),
+                ("tracestate", "vendor=opaque"),
+            ],
+        )
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
