@@ -13,6 +13,12 @@
 # APIS, OPS (per API) and PKGS size the rest (defaults 100 100 1000: 10,000
 # operations); e.g. `APIS=10 OPS=100 PKGS=100 benches/scale.sh 100 10 20` for a
 # small snapshot of 1,000 operations.
+# SINK=1 sends the timed pushes to a second control plane that no data plane
+# subscribes to: the pusher and a control plane still work as before, the data
+# plane receives nothing. The ratio then is what the harness's own pushing
+# costs the proxy on this machine.
+# PIN=1 gives the data plane CPU 0 and everything else (upstream, wrk, control
+# planes, pusher) CPU 1, as in a run where the proxy has its core to itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=${1:-100000}
@@ -25,9 +31,11 @@ PKGS=${PKGS:-1000}
 # How the control plane and the pusher run beside the data plane: `nice -n 10`
 # (default) or `chrt -i 0` (SCHED_IDLE: only on otherwise idle CPU).
 CP_PRIO=${CP_PRIO:-nice -n 10}
+DP_CPU=; REST_CPU=
+if [ -n "${PIN:-}" ]; then DP_CPU="taskset -c 0"; REST_CPU="taskset -c 1"; fi
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 cargo build --release --quiet --bin tollgate --example gen_snapshot
-BIN=target/release/tollgate
+BIN=${BIN:-target/release/tollgate}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
@@ -38,12 +46,17 @@ target/release/examples/gen_snapshot "$APPS" "$CREDS" "$APIS" "$OPS" "$PKGS" jso
 sed 's/"limit":1000000,/"limit":1000001,/g' "$WORK/a.json" >"$WORK/b.json"
 echo "snapshot: $(du -h "$WORK/a.json" | cut -f1) JSON, $((APPS * CREDS)) credentials, $((APIS * OPS)) operations, $PKGS packages"
 
-"$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
-TOLLGATE_LOG=warn $CP_PRIO "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
+$REST_CPU "$BIN" demo-upstream --listen "$UP" --fixed 2>/dev/null & PIDS+=($!)
+TOLLGATE_LOG=warn $REST_CPU $CP_PRIO "$BIN" cp --listen 127.0.0.1:19205 --data-dir "$WORK/cp" & PIDS+=($!)
 sleep 0.5
-TOLLGATE_LOG=warn "$BIN" run --control-plane http://127.0.0.1:19205 --cache-dir "$WORK/cache" \
+TOLLGATE_LOG=warn $DP_CPU "$BIN" run --control-plane http://127.0.0.1:19205 --cache-dir "$WORK/cache" \
   --listen 127.0.0.1:19200 --admin-listen 127.0.0.1:19202 --threads 2 & DP=$!; PIDS+=($DP)
 CP=$(pgrep -f "cp --listen 127.0.0.1:19205" | head -1)
+PUSH_TO=http://127.0.0.1:19205
+if [ -n "${SINK:-}" ]; then
+  TOLLGATE_LOG=warn $REST_CPU $CP_PRIO "$BIN" cp --listen 127.0.0.1:19206 --data-dir "$WORK/sink" & PIDS+=($!)
+  PUSH_TO=http://127.0.0.1:19206
+fi
 until curl -sf http://127.0.0.1:19202/health >/dev/null; do sleep 0.1; done
 rss() { awk '/^VmRSS/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
 hwm() { awk '/^VmHWM/ {printf "%d MB", $2/1024}' "/proc/$DP/status"; }
@@ -85,21 +98,23 @@ summary() { echo "$(awk '/Requests\/sec/ {print $2}' <<<"$1") req/s, p50 $(awk '
 ROUNDS=${ROUNDS:-1}
 ratios=()
 for round in $(seq 1 "$ROUNDS"); do
-  base=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+  base=$($REST_CPU wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
   echo "round $round: steady load, no pushes: $(summary "$base")"
   # A push starts every PUSH_EVERY seconds (start to start). PUSH_EVERY=0
   # pushes nothing: the ratios then show this machine's noise floor.
   ( end=$((SECONDS + DUR)); n=0
     while [ "$PUSH_EVERY" != 0 ] && [ $SECONDS -lt $end ]; do
       # The other document than the one applied, so every push is a change.
-      f=$([ $(($(version) % 2)) -eq 0 ] && echo a || echo b)
+      # (With SINK the data plane's version stays put: alternate by count.)
+      v=$([ -n "${SINK:-}" ] && echo $((n + 1)) || version)
+      f=$([ $((v % 2)) -eq 0 ] && echo a || echo b)
       s0=$(date +%s.%N)
-      $CP_PRIO "$BIN" push "$WORK/$f.json" --to http://127.0.0.1:19205 >/dev/null 2>&1 || true
+      $REST_CPU $CP_PRIO "$BIN" push "$WORK/$f.json" --to "$PUSH_TO" >/dev/null 2>&1 || true
       n=$((n + 1))
       sleep "$(awk -v s="$s0" -v e="$(date +%s.%N)" -v p="$PUSH_EVERY" 'BEGIN { d = p - (e - s); print (d > 0 ? d : 0) }')"
     done; echo "$n" >"$WORK/pushes" ) &
   PUSHER=$!
-  load=$(wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
+  load=$($REST_CPU wrk -t2 -c32 -d"${DUR}s" --latency -H 'apikey: key-0-0' "$URL")
   wait $PUSHER || true
   echo "round $round: pushes every ${PUSH_EVERY}s ($(cat "$WORK/pushes") pushes): $(summary "$load")"
   grep -q "Non-2xx\|Socket errors" <<<"$load" && echo "round $round: errors during pushes: $(grep -E 'Non-2xx|Socket errors' <<<"$load")"

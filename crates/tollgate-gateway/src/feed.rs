@@ -194,9 +194,11 @@ impl From<&str> for PollError {
 }
 
 enum Poll {
+    /// A new snapshot's headers arrived; its body is read by [`receive`].
     Snapshot {
-        bytes: Vec<u8>,
+        resp: Box<ureq::Response>,
         version: u64,
+        hash: Option<String>,
         epoch: Option<String>,
     },
     NoChange,
@@ -232,28 +234,34 @@ fn poll(
                 .ok_or("answer without a version header")?;
             let hash = resp.header(feed::HASH_HEADER).map(str::to_string);
             let epoch = resp.header(feed::EPOCH_HEADER).map(str::to_string);
-            let mut bytes = Vec::new();
-            resp.into_reader()
-                .take(MAX_SNAPSHOT_BYTES + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| PollError::Other(format!("reading the snapshot: {e}")))?;
-            if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
-                return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes").into());
-            }
-            // A cut or corrupted transfer must never be applied (and cached).
-            if let Some(h) = hash {
-                if tollgate_config::hash_bytes(&[&bytes]) != h {
-                    return Err("snapshot does not match its hash header".into());
-                }
-            }
             Ok(Poll::Snapshot {
-                bytes,
+                resp: Box::new(resp),
                 version,
+                hash,
                 epoch,
             })
         }
         s => Err(format!("unexpected status {s}").into()),
     }
+}
+
+/// Reads a snapshot's body and checks it against its hash header.
+fn receive(resp: ureq::Response, hash: Option<&str>) -> Result<Vec<u8>, PollError> {
+    let mut bytes = Vec::new();
+    resp.into_reader()
+        .take(MAX_SNAPSHOT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| PollError::Other(format!("reading the snapshot: {e}")))?;
+    if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
+        return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes").into());
+    }
+    // A cut or corrupted transfer must never be applied (and cached).
+    if let Some(h) = hash {
+        if tollgate_config::hash_bytes(&[&bytes]) != h {
+            return Err("snapshot does not match its hash header".into());
+        }
+    }
+    Ok(bytes)
 }
 
 /// Starts the subscription thread.
@@ -296,7 +304,34 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
             control_plane: Some(url.clone()),
         };
         drop(cur);
-        match poll(&agent, &url, auth.as_deref(), &report) {
+        // The body is read, checked, applied and cached at background
+        // priority (`lowprio`): a large snapshot must not take the proxy's
+        // cores in time slices while traffic is waiting.
+        let polled = poll(&agent, &url, auth.as_deref(), &report).and_then(|p| match p {
+            Poll::Snapshot {
+                resp,
+                version,
+                hash,
+                epoch: from,
+            } => {
+                // The version this data plane already refused, sent again: a
+                // control plane that ignores `seen`.
+                let again = version == seen && error.is_some() && from == epoch;
+                crate::lowprio::run("tollgate-feed-apply", || {
+                    let bytes = receive(*resp, hash.as_deref())?;
+                    if again {
+                        return Ok(Some((version, from, None)));
+                    }
+                    let applied = gw.apply_from("control_plane", &bytes, None, Some(version));
+                    if let (Ok(a), Some(dir)) = (&applied, &opts.cache_dir) {
+                        cache(dir, &bytes, Some(version), &a.hash, from.as_deref());
+                    }
+                    Ok(Some((version, from, Some(applied))))
+                })
+            }
+            Poll::NoChange => Ok(None),
+        });
+        match polled {
             Ok(p) => {
                 if failures > 0 {
                     tracing::info!(url = %url, "following this control plane");
@@ -305,29 +340,20 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 probe = false;
                 unauthorized = false;
                 status.connected.store(true, Ordering::Relaxed);
-                if let Poll::Snapshot {
-                    bytes,
-                    version,
-                    epoch: from,
-                } = p
-                {
-                    if version == seen && error.is_some() && from == epoch {
-                        // The version this data plane already refused, sent again: a
-                        // control plane that ignores `seen`. Do not spin on it.
+                if let Some((version, from, applied)) = p {
+                    let Some(applied) = applied else {
+                        // Do not spin on a refused version.
                         std::thread::sleep(Duration::from_secs(1));
                         continue;
-                    }
+                    };
                     seen = version;
                     epoch = from;
-                    match gw.apply_from("control_plane", &bytes, None, Some(version)) {
+                    match applied {
                         Ok(a) => {
                             tracing::info!(version, hash = %a.hash, "snapshot from the control plane applied");
                             error = None;
                             *status.last_sync.lock().unwrap_or_else(|p| p.into_inner()) =
                                 Some(SystemTime::now());
-                            if let Some(dir) = &opts.cache_dir {
-                                cache(dir, &bytes, Some(version), &a.hash, epoch.as_deref());
-                            }
                         }
                         Err(e) => {
                             tracing::error!(version, "snapshot from the control plane refused; still serving the previous one: {e}");

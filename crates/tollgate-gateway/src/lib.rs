@@ -18,6 +18,7 @@ pub mod head_guard;
 pub mod headers;
 pub mod health;
 pub mod least_conn;
+mod lowprio;
 pub mod metrics;
 pub mod observe;
 pub mod password_checks;

@@ -6,6 +6,7 @@
 //! drops it; a thread per apply would cost a spawn each and pile up threads
 //! under a burst of pushes.
 
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,13 +18,30 @@ const CHECK: Duration = Duration::from_millis(20);
 
 pub struct Retirer<T> {
     /// `None` inside: the thread could not start (values are dropped inline).
-    tx: OnceLock<Option<SyncSender<Arc<T>>>>,
+    worker: OnceLock<Option<Worker<T>>>,
+}
+
+struct Worker<T> {
+    tx: SyncSender<Arc<T>>,
+    shared: Arc<Shared>,
+}
+
+/// What the applying side knows of the cleanup thread. It runs at background
+/// priority (`lowprio`); a retire that finds the previous one not yet taken
+/// off the queue means the thread is starved, and raises it until it holds
+/// nothing: replaced snapshots must not pile up in memory on a core that
+/// never idles.
+#[derive(Default)]
+struct Shared {
+    tid: AtomicI32,
+    queued: AtomicUsize,
+    promoted: AtomicBool,
 }
 
 impl<T> Default for Retirer<T> {
     fn default() -> Self {
         Retirer {
-            tx: OnceLock::new(),
+            worker: OnceLock::new(),
         }
     }
 }
@@ -32,12 +50,19 @@ impl<T: Send + Sync + 'static> Retirer<T> {
     /// Hands `old` to the cleanup thread; when its queue is full (or it
     /// could not start), `old` is dropped here, on the caller's thread.
     pub fn retire(&self, old: Arc<T>) {
-        let Some(tx) = self.tx.get_or_init(start) else {
+        let Some(w) = self.worker.get_or_init(start) else {
             return;
         };
-        match tx.try_send(old) {
-            Ok(()) => {}
+        let behind = w.shared.queued.fetch_add(1, Ordering::AcqRel) > 0;
+        match w.tx.try_send(old) {
+            Ok(()) => {
+                let tid = w.shared.tid.load(Ordering::Acquire);
+                if behind && tid != 0 && !w.shared.promoted.swap(true, Ordering::AcqRel) {
+                    crate::lowprio::promote(tid);
+                }
+            }
             Err(TrySendError::Full(old)) | Err(TrySendError::Disconnected(old)) => {
+                w.shared.queued.fetch_sub(1, Ordering::AcqRel);
                 tracing::debug!("snapshot cleanup queue full: freeing on the applying thread");
                 drop(old);
             }
@@ -45,13 +70,15 @@ impl<T: Send + Sync + 'static> Retirer<T> {
     }
 }
 
-fn start<T: Send + Sync + 'static>() -> Option<SyncSender<Arc<T>>> {
+fn start<T: Send + Sync + 'static>() -> Option<Worker<T>> {
     let (tx, rx) = sync_channel(QUEUE);
+    let shared = Arc::new(Shared::default());
+    let theirs = shared.clone();
     match std::thread::Builder::new()
         .name("tollgate-retire".into())
-        .spawn(move || run(rx))
+        .spawn(move || run(rx, &theirs))
     {
-        Ok(_) => Some(tx),
+        Ok(_) => Some(Worker { tx, shared }),
         Err(e) => {
             tracing::warn!("cannot start the snapshot cleanup thread: {e}");
             None
@@ -59,12 +86,11 @@ fn start<T: Send + Sync + 'static>() -> Option<SyncSender<Arc<T>>> {
     }
 }
 
-fn run<T>(rx: Receiver<Arc<T>>) {
-    // SAFETY: plain syscalls on the current thread with valid arguments.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-    }
+fn run<T>(rx: Receiver<Arc<T>>, shared: &Shared) {
+    crate::lowprio::lower_current_thread();
+    shared
+        .tid
+        .store(crate::lowprio::current_tid(), Ordering::Release);
     let mut held: Vec<Arc<T>> = Vec::new();
     let mut open = true;
     while open || !held.is_empty() {
@@ -78,15 +104,25 @@ fn run<T>(rx: Receiver<Arc<T>>) {
             Err(RecvTimeoutError::Timeout)
         };
         match next {
-            Ok(old) => held.push(old),
+            Ok(old) => {
+                shared.queued.fetch_sub(1, Ordering::AcqRel);
+                held.push(old);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => open = false,
         }
         while let Ok(old) = rx.try_recv() {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
             held.push(old);
         }
         // The last holder drops it, here.
         held.retain(|a| Arc::strong_count(a) > 1);
+        if held.is_empty()
+            && shared.queued.load(Ordering::Acquire) == 0
+            && shared.promoted.swap(false, Ordering::AcqRel)
+        {
+            crate::lowprio::lower_current_thread();
+        }
     }
 }
 
@@ -132,6 +168,71 @@ mod tests {
         let v = wait_for(&drops, 1);
         assert_eq!(v.len(), 1);
         assert_ne!(v[0], std::thread::current().id());
+    }
+
+    /// Records the scheduling policy and nice value it was dropped at,
+    /// after holding the thread for a while.
+    struct Slow(Arc<Mutex<Vec<(i32, i32)>>>, Duration, Arc<AtomicUsize>);
+
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            // SAFETY: querying the calling thread.
+            let at = unsafe {
+                (
+                    libc::sched_getscheduler(0),
+                    libc::getpriority(libc::PRIO_PROCESS, 0),
+                )
+            };
+            self.2.fetch_add(1, Ordering::AcqRel);
+            std::thread::sleep(self.1);
+            if let Ok(mut v) = self.0.lock() {
+                v.push(at);
+            }
+        }
+    }
+
+    #[test]
+    fn a_cleanup_thread_that_falls_behind_is_raised_then_lowered_again() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let retirer = Retirer::default();
+        let started = Arc::new(AtomicUsize::new(0));
+        let slow = |ms| {
+            Arc::new(Slow(
+                seen.clone(),
+                Duration::from_millis(ms),
+                started.clone(),
+            ))
+        };
+        let wait = |n: usize| {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while seen.lock().expect("lock").len() < n && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        // The first keeps the thread busy: the third retire finds the second
+        // still queued.
+        retirer.retire(slow(300));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while started.load(Ordering::Acquire) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        retirer.retire(slow(0));
+        retirer.retire(slow(0));
+        wait(3);
+        std::thread::sleep(CHECK * 3);
+        retirer.retire(slow(0));
+        wait(4);
+        let v = seen.lock().expect("lock").clone();
+        let (background, _) = if crate::lowprio::tests_background_is_idle() {
+            (libc::SCHED_IDLE, 0)
+        } else {
+            (libc::SCHED_OTHER, 10)
+        };
+        assert_eq!(v.len(), 4, "{v:?}");
+        assert_eq!(v[0].0, background, "{v:?}");
+        assert_eq!(v[1], (libc::SCHED_OTHER, 10), "raised while behind: {v:?}");
+        assert_eq!(v[2], (libc::SCHED_OTHER, 10), "{v:?}");
+        assert_eq!(v[3].0, background, "lowered once caught up: {v:?}");
     }
 
     #[test]

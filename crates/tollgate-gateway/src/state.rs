@@ -292,7 +292,7 @@ impl Gateway {
         // An applications section it already holds is neither re-read nor
         // re-compiled.
         let running = self.current.load_full();
-        let result = low_priority(|| {
+        let result = crate::lowprio::run("tollgate-apply", || {
             tollgate_config::load_bytes_reusing(bytes, base_dir, running.snap.apps_key.as_ref())
                 .and_then(|s| {
                     compile_reusing(&s, &running.snap).map_err(|e| one_error(e.to_string()))
@@ -383,36 +383,5 @@ impl Gateway {
             return true;
         };
         tollgate_config::auth::bearer_matches(authorization, token)
-    }
-}
-
-/// Runs `f` on a thread with a lower CPU priority (nice 10), so that
-/// compiling a large snapshot yields to the proxy threads instead of stalling
-/// requests on a busy machine. Falls back to the calling thread.
-fn low_priority<T: Send, F: FnOnce() -> T + Send>(f: F) -> T {
-    let mut slot = Some(f);
-    let ran = std::thread::scope(|scope| {
-        let slot = &mut slot;
-        std::thread::Builder::new()
-            .name("tollgate-apply".into())
-            .spawn_scoped(scope, move || {
-                // SAFETY: plain syscalls on the current thread with valid arguments.
-                unsafe {
-                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                    libc::setpriority(libc::PRIO_PROCESS, tid, 10);
-                }
-                slot.take().map(|f| f())
-            })
-            .ok()
-            .map(|h| h.join())
-    });
-    match ran {
-        Some(Ok(Some(v))) => v,
-        Some(Err(panic)) => std::panic::resume_unwind(panic),
-        // The thread could not start: run here, at normal priority.
-        _ => match slot.take() {
-            Some(f) => f(),
-            None => std::panic::resume_unwind(Box::new("snapshot apply closure lost")),
-        },
     }
 }
