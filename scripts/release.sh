@@ -7,7 +7,7 @@
 # gdb, perf and addr2line find the debug file without flags once it sits where
 # they look.
 #
-#   scripts/release.sh                      # cargo build --release, then split
+#   scripts/release.sh                      # cargo build --profile dist, then split
 #   BIN=path/to/tollgate scripts/release.sh # split an already built binary
 #   OUT=dir scripts/release.sh              # write elsewhere than dist/
 set -euo pipefail
@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 out=${OUT:-dist}
 bin=${BIN:-}
 if [ -z "$bin" ]; then
-  cargo build --release --locked --bin tollgate
-  bin=target/release/tollgate
+  # `dist`: the release profile with fat LTO (Cargo.toml).
+  cargo build --profile dist --locked --bin tollgate
+  bin=target/dist/tollgate
 fi
 command -v objcopy >/dev/null || { echo "objcopy not found (Debian: apt-get install binutils)" >&2; exit 1; }
 mkdir -p "$out"
