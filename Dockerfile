@@ -25,6 +25,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The `dist` profile (fat LTO): about 7 minutes on two cores, and more memory
+# at link time than a plain release build.
 RUN scripts/release.sh
 
 FROM scratch AS debuginfo

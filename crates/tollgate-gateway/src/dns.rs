@@ -240,6 +240,7 @@ impl Dns {
                     let spawned = std::thread::Builder::new()
                         .name("tollgate-dns".into())
                         .spawn_scoped(scope, move || {
+                            crate::lowprio::leave_idle();
                             let r = lookup(&slot.host, slot.port);
                             self.record(slot, r, Instant::now());
                         });
