@@ -19,6 +19,7 @@
 # costs the proxy on this machine.
 # PIN=1 gives the data plane CPU 0 and everything else (upstream, wrk, control
 # planes, pusher) CPU 1, as in a run where the proxy has its core to itself.
+# BIN runs another tollgate build (default target/release/tollgate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=${1:-100000}
