@@ -42,9 +42,9 @@ pub mod validate_plugins_kong;
 mod validate_tls;
 mod validate_upstreams;
 
-pub use digest::hash_bytes;
+pub use digest::{hash_bytes, HashedDocument};
 pub use limits::{Limits, Unit, Window};
-pub use load::{explain_kong, load_bytes, load_bytes_reusing, load_file};
+pub use load::{explain_kong, load_bytes, load_bytes_reusing, load_file, load_hashed_reusing};
 pub use resolved::*;
 pub use section_key::SectionKey;
 pub use validate_fail_closed::sample_path;

@@ -2,7 +2,7 @@
 //! deserialization that keeps going after an error so that `validate` can
 //! list every problem, not just the first.
 
-use crate::digest::hash_bytes;
+use crate::digest::{hash_bytes, HashedDocument};
 use crate::model;
 use crate::raw::RawSnapshot;
 use crate::resolved::{ConfigError, ConfigErrors, Snapshot};
@@ -51,6 +51,24 @@ pub fn load_bytes_reusing(
     base_dir: Option<&Path>,
     known: Option<&SectionKey>,
 ) -> Result<Snapshot, ConfigErrors> {
+    load(bytes, None, base_dir, known)
+}
+
+/// [`load_bytes_reusing`] for a document whose hash is already known.
+pub fn load_hashed_reusing(
+    doc: &HashedDocument,
+    base_dir: Option<&Path>,
+    known: Option<&SectionKey>,
+) -> Result<Snapshot, ConfigErrors> {
+    load(doc.bytes(), Some(doc.hash()), base_dir, known)
+}
+
+fn load(
+    bytes: &[u8],
+    hash: Option<&str>,
+    base_dir: Option<&Path>,
+    known: Option<&SectionKey>,
+) -> Result<Snapshot, ConfigErrors> {
     let one = |message: String| {
         ConfigErrors(vec![ConfigError {
             path: String::new(),
@@ -82,7 +100,7 @@ pub fn load_bytes_reusing(
     };
     if let Some(raw) = typed {
         let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
-        return crate::validate::validate(raw, bytes, base_dir.as_deref(), errors);
+        return crate::validate::validate(raw, bytes, hash, base_dir.as_deref(), errors);
     }
     let mut root: serde_yaml::Value = if is_json {
         let json: serde_json::Value =
@@ -97,7 +115,7 @@ pub fn load_bytes_reusing(
     errors.extend(kong.errors.iter().cloned());
     let raw = split(&root, &mut errors);
     let base_dir: Option<PathBuf> = base_dir.map(Path::to_path_buf);
-    match crate::validate::validate(raw, bytes, base_dir.as_deref(), errors) {
+    match crate::validate::validate(raw, bytes, hash, base_dir.as_deref(), errors) {
         Ok(mut snap) => {
             kong.relocate(&mut snap.warnings);
             let mut tags = kong.report.tag_list();

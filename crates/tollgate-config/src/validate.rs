@@ -15,6 +15,7 @@ use std::path::Path;
 pub(crate) fn validate(
     raw: RawSnapshot,
     document: &[u8],
+    document_hash: Option<&str>,
     base_dir: Option<&Path>,
     errors: Vec<ConfigError>,
 ) -> Result<Snapshot, ConfigErrors> {
@@ -45,8 +46,15 @@ pub(crate) fn validate(
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors(ctx.errors));
     }
-    let mut parts: Vec<&[u8]> = vec![document];
-    parts.extend(ctx.spec_bytes.iter().map(Vec::as_slice));
+    // Spec files read from disk are part of what the hash covers.
+    let hash = match document_hash {
+        Some(h) if ctx.spec_bytes.is_empty() => h.to_string(),
+        _ => {
+            let mut parts: Vec<&[u8]> = vec![document];
+            parts.extend(ctx.spec_bytes.iter().map(Vec::as_slice));
+            hash_bytes(&parts)
+        }
+    };
     Ok(Snapshot {
         services,
         consumers,
@@ -68,7 +76,7 @@ pub(crate) fn validate(
             .collect(),
         upstreams,
         certificates,
-        hash: hash_bytes(&parts),
+        hash,
         warnings: ctx.warnings,
     })
 }

@@ -190,12 +190,21 @@ fn package(
                 continue;
             }
         };
-        // Without a host: the host-less operation, else the only hosted one.
-        let mut candidates: Vec<(&Option<String>, usize)> = op_indexes[api]
-            .iter()
-            .filter(|((m, p, h), _)| *m == method && *p == key && (host.is_none() || *h == host))
-            .map(|((_, _, h), &idx)| (h, idx))
-            .collect();
+        // The operation with exactly this host (or none); without a host,
+        // else the only hosted one. The scan is for that last case only: a
+        // thousand packages over APIs of hundreds of operations each.
+        let wanted = (method, key, host);
+        let exact = op_indexes[api].get(&wanted).copied();
+        let (method, key, host) = wanted;
+        let mut candidates: Vec<(&Option<String>, usize)> = match (exact, &host) {
+            (Some(idx), _) => vec![(&None, idx)],
+            (None, Some(_)) => Vec::new(),
+            (None, None) => op_indexes[api]
+                .iter()
+                .filter(|((m, p, _), _)| *m == method && *p == key)
+                .map(|((_, _, h), &idx)| (h, idx))
+                .collect(),
+        };
         candidates.sort();
         let found = match candidates.as_slice() {
             [] => None,

@@ -35,10 +35,11 @@ impl FileWatcher {
         let result = tokio::task::spawn_blocking(move || {
             let bytes =
                 std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if gw.current().snap.hash == tollgate_config::hash_bytes(&[&bytes]) {
+            let doc = tollgate_config::HashedDocument::new(&bytes);
+            if gw.current().snap.hash == doc.hash() {
                 return Ok(None);
             }
-            gw.apply_from("file", &bytes, path.parent(), None)
+            gw.apply_hashed_from("file", &doc, path.parent(), None)
                 .map(Some)
                 .map_err(|errs| {
                     errs.0

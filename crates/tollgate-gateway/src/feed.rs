@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tollgate_config::auth::Secret;
 use tollgate_config::feed::{self, Report};
+use tollgate_config::HashedDocument;
 
 /// Largest snapshot accepted from the control plane.
 const MAX_SNAPSHOT_BYTES: u64 = 512 * 1024 * 1024;
@@ -245,8 +246,8 @@ fn poll(
     }
 }
 
-/// Reads a snapshot's body and checks it against its hash header.
-fn receive(resp: ureq::Response, hash: Option<&str>) -> Result<Vec<u8>, PollError> {
+/// Reads a snapshot's body, up to the size limit.
+fn receive(resp: ureq::Response) -> Result<Vec<u8>, PollError> {
     let mut bytes = Vec::new();
     resp.into_reader()
         .take(MAX_SNAPSHOT_BYTES + 1)
@@ -255,13 +256,15 @@ fn receive(resp: ureq::Response, hash: Option<&str>) -> Result<Vec<u8>, PollErro
     if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
         return Err(format!("snapshot larger than {MAX_SNAPSHOT_BYTES} bytes").into());
     }
-    // A cut or corrupted transfer must never be applied (and cached).
-    if let Some(h) = hash {
-        if tollgate_config::hash_bytes(&[&bytes]) != h {
-            return Err("snapshot does not match its hash header".into());
-        }
-    }
     Ok(bytes)
+}
+
+/// A cut or corrupted transfer must never be applied (and cached).
+fn check(doc: &HashedDocument, hash: Option<&str>) -> Result<(), PollError> {
+    match hash {
+        Some(h) if doc.hash() != h => Err("snapshot does not match its hash header".into()),
+        _ => Ok(()),
+    }
 }
 
 /// Starts the subscription thread.
@@ -318,11 +321,13 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 // control plane that ignores `seen`.
                 let again = version == seen && error.is_some() && from == epoch;
                 crate::lowprio::run("tollgate-feed-apply", || {
-                    let bytes = receive(*resp, hash.as_deref())?;
+                    let bytes = receive(*resp)?;
+                    let doc = HashedDocument::new(&bytes);
+                    check(&doc, hash.as_deref())?;
                     if again {
                         return Ok(Some((version, from, None)));
                     }
-                    let applied = gw.apply_from("control_plane", &bytes, None, Some(version));
+                    let applied = gw.apply_hashed_from("control_plane", &doc, None, Some(version));
                     if let (Ok(a), Some(dir)) = (&applied, &opts.cache_dir) {
                         cache(dir, &bytes, Some(version), &a.hash, from.as_deref());
                     }

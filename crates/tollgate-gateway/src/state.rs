@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tollgate_config::{ConfigError, ConfigErrors, Snapshot};
+use tollgate_config::{ConfigError, ConfigErrors, HashedDocument, Snapshot};
 use tollgate_core::limiter::{SubjectKey, DEFAULT_MAX_KEYS};
 use tollgate_core::{compile, compile_reusing, CompiledSnapshot, LimiterStore};
 
@@ -31,6 +31,13 @@ pub struct Loaded {
     /// Per service: the CAs its `https` upstream is verified against
     /// (`None`: the system roots), parsed once here rather than per request.
     pub upstream_ca: Vec<crate::tls::UpstreamCa>,
+}
+
+/// A document to apply, hashed already or not.
+#[derive(Clone, Copy)]
+enum Doc<'a> {
+    Bytes(&'a [u8]),
+    Hashed(&'a HashedDocument<'a>),
 }
 
 /// What a successful apply reports.
@@ -264,7 +271,32 @@ impl Gateway {
         base_dir: Option<&Path>,
         version: Option<u64>,
     ) -> Result<Applied, ConfigErrors> {
-        let result = self.apply_inner(bytes, base_dir, version);
+        self.record(
+            source,
+            self.apply_inner(Doc::Bytes(bytes), base_dir, version),
+        )
+    }
+
+    /// [`Gateway::apply_from`] for a document already hashed (a feed's
+    /// transfer check, a file watcher's change check): not hashed again.
+    pub fn apply_hashed_from(
+        &self,
+        source: &'static str,
+        doc: &HashedDocument,
+        base_dir: Option<&Path>,
+        version: Option<u64>,
+    ) -> Result<Applied, ConfigErrors> {
+        self.record(
+            source,
+            self.apply_inner(Doc::Hashed(doc), base_dir, version),
+        )
+    }
+
+    fn record(
+        &self,
+        source: &'static str,
+        result: Result<Applied, ConfigErrors>,
+    ) -> Result<Applied, ConfigErrors> {
         let record = ReloadRecord {
             at: SystemTime::now(),
             success: result.is_ok(),
@@ -281,7 +313,7 @@ impl Gateway {
 
     fn apply_inner(
         &self,
-        bytes: &[u8],
+        doc: Doc,
         base_dir: Option<&Path>,
         version: Option<u64>,
     ) -> Result<Applied, ConfigErrors> {
@@ -293,10 +325,12 @@ impl Gateway {
         // re-compiled.
         let running = self.current.load_full();
         let result = crate::lowprio::run("tollgate-apply", || {
-            tollgate_config::load_bytes_reusing(bytes, base_dir, running.snap.apps_key.as_ref())
-                .and_then(|s| {
-                    compile_reusing(&s, &running.snap).map_err(|e| one_error(e.to_string()))
-                })
+            let known = running.snap.apps_key.as_ref();
+            match doc {
+                Doc::Bytes(bytes) => tollgate_config::load_bytes_reusing(bytes, base_dir, known),
+                Doc::Hashed(doc) => tollgate_config::load_hashed_reusing(doc, base_dir, known),
+            }
+            .and_then(|s| compile_reusing(&s, &running.snap).map_err(|e| one_error(e.to_string())))
         });
         drop(running);
         let compiled = match result {
