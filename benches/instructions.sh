@@ -9,12 +9,22 @@
 #        A BIN written bare:PATH is a bare Pingora proxy (examples/bare_pingora*),
 #        counted the same way for comparison. The first BIN must be tollgate
 #        (it serves as the upstream). Needs valgrind. Traffic goes to 127.0.0.1 only.
+#        SNAP=noplugins counts tollgate on the same route with no plugins.
+#        KEEP=PREFIX keeps the callgrind files as PREFIX.N.NAME and PREFIX.0.NAME
+#        (benches/cg_diff.py subtracts them into a per-function cost per request).
 set -euo pipefail
 N=$1; shift
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
 . "$(dirname "$0")/lib.sh"
 UP=127.0.0.1:19401
 write_ace_snapshot "$WORK/ace.yaml" "$UP"
+if [ "${SNAP:-ace}" = noplugins ]; then
+  cat >"$WORK/ace.yaml" <<EOF
+_format_version: "3.0"
+services:
+  - { name: bench, url: "http://$UP", routes: [{ name: bench, paths: [/bench], strip_path: false }] }
+EOF
+fi
 "$1" demo-upstream --listen "$UP" --name bench --fixed 2>/dev/null & PIDS+=($!)
 
 # total instructions of one gateway run that serves $2 requests
@@ -41,7 +51,7 @@ for _ in range(n):
     assert r.status == 200, r.status
 PY
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  [ "$n" -gt 0 ] && [ -n "${KEEP:-}" ] && cp "$out" "$KEEP.$(basename "${bin#bare:}")" || true
+  [ -n "${KEEP:-}" ] && cp "$out" "$KEEP.$n.$(basename "${bin#bare:}")" || true
   awk '/^summary:/ {print $2}' "$out"
 }
 echo "callgrind, 1 proxy thread, $N keep-alive requests per run"
