@@ -11,6 +11,7 @@ the functions whose per-request cost differs most between the two binaries
 Needs callgrind_annotate (valgrind)."""
 
 import re
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -43,6 +44,8 @@ def per_request(prefix, n, name):
 
 
 def main():
+    # Piped into `head`: stop quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
     prefix, n, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]

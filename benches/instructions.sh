@@ -10,8 +10,9 @@
 #        counted the same way for comparison. The first BIN must be tollgate
 #        (it serves as the upstream). Needs valgrind. Traffic goes to 127.0.0.1 only.
 #        SNAP=noplugins counts tollgate on the same route with no plugins.
-#        KEEP=PREFIX keeps the callgrind files as PREFIX.N.NAME and PREFIX.0.NAME
-#        (benches/cg_diff.py subtracts them into a per-function cost per request).
+#        KEEP=PREFIX keeps the callgrind files as PREFIX.N.NAME and PREFIX.0.NAME, NAME
+#        being the binary's file name (tollgate-noplugins with SNAP=noplugins);
+#        benches/cg_diff.py subtracts them into a per-function cost per request.
 set -euo pipefail
 N=$1; shift
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
@@ -51,7 +52,9 @@ for _ in range(n):
     assert r.status == 200, r.status
 PY
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true
-  [ -n "${KEEP:-}" ] && cp "$out" "$KEEP.$n.$(basename "${bin#bare:}")" || true
+  local name; name=$(basename "${bin#bare:}")
+  [[ $bin != bare:* && ${SNAP:-ace} != ace ]] && name="$name-$SNAP"
+  [ -n "${KEEP:-}" ] && cp "$out" "$KEEP.$n.$name" || true
   awk '/^summary:/ {print $2}' "$out"
 }
 echo "callgrind, 1 proxy thread, $N keep-alive requests per run"

@@ -20,6 +20,7 @@
 # PIN=1 gives the data plane CPU 0 and everything else (upstream, wrk, control
 # planes, pusher) CPU 1, as in a run where the proxy has its core to itself.
 # BIN runs another tollgate build (default target/release/tollgate).
+# PUSHES_ONLY=1 stops after the CPU-per-push measurement (no wrk runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=${1:-100000}
@@ -87,6 +88,9 @@ t1=$(date +%s.%N); d1=$(ticks "$DP"); c1=$(ticks "$CP"); hz=$(getconf CLK_TCK)
 awk -v t="$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')" -v d=$((d1 - d0)) -v c=$((c1 - c0)) -v hz="$hz" \
   'BEGIN{ printf "push of a changed limit, until applied: %.2f s; CPU per push: data plane %d ms, control plane %d ms\n", t/4, d*1000/hz/4, c*1000/hz/4 }'
 echo "data plane RSS after those pushes: $(rss) (peak so far $(hwm))"
+# PUSHES_ONLY=1 stops here: the CPU per push of two builds compared, e.g.
+# `for b in old new; do BIN=$b PUSHES_ONLY=1 benches/scale.sh; done`.
+[ -n "${PUSHES_ONLY:-}" ] && exit 0
 
 URL="http://127.0.0.1:19200/api0/res0"
 curl -s -o /dev/null -w "probe: %{http_code}\n" -H 'apikey: key-0-0' "$URL"
