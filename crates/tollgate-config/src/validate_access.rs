@@ -196,20 +196,19 @@ fn package(
         let wanted = (method, key, host);
         let exact = op_indexes[api].get(&wanted).copied();
         let (method, key, host) = wanted;
-        let mut candidates: Vec<(&Option<String>, usize)> = match (exact, &host) {
-            (Some(idx), _) => vec![(&None, idx)],
-            (None, Some(_)) => Vec::new(),
+        let mut hosted: Vec<usize> = match (exact, &host) {
             (None, None) => op_indexes[api]
                 .iter()
                 .filter(|((m, p, _), _)| *m == method && *p == key)
-                .map(|((_, _, h), &idx)| (h, idx))
+                .map(|(_, &idx)| idx)
                 .collect(),
+            _ => Vec::new(),
         };
-        candidates.sort();
-        let found = match candidates.as_slice() {
-            [] => None,
-            [(_, idx)] => Some(*idx),
-            [(None, idx), ..] => Some(*idx),
+        hosted.sort_unstable();
+        let found = match (exact, hosted.as_slice()) {
+            (Some(idx), _) => Some(idx),
+            (None, []) => None,
+            (None, [idx]) => Some(*idx),
             _ => {
                 ctx.err(
                     &oat,

@@ -383,7 +383,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                 if refused && !unauthorized {
                     tracing::error!(url = %url, "{e}; still serving the current snapshot, retrying with backoff");
                 } else if failures == 0 || unauthorized != refused {
-                    tracing::warn!(url = %url, "control plane unreachable, retrying with backoff: {e}");
+                    tracing::warn!(url = %url, "polling the control plane failed, retrying with backoff: {e}");
                 }
                 unauthorized = refused;
                 probe = true;
