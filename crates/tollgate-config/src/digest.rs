@@ -38,33 +38,3 @@ impl<'a> HashedDocument<'a> {
         &self.hash
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{load_bytes_reusing, load_hashed_reusing};
-
-    const SPEC: &str = r#"{"openapi":"3.0.0","info":{"title":"f","version":"1"},
-        "paths":{"/flights":{"get":{"operationId":"list","responses":{"200":{"description":"ok"}}}}}}"#;
-
-    #[test]
-    fn a_hashed_document_loads_to_the_hash_a_plain_load_gives() {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::write(dir.path().join("f.json"), SPEC).expect("spec");
-        let plain =
-            "_format_version: \"3.0\"\nservices: [{ name: s, url: \"http://127.0.0.1:9\" }]\n";
-        let with_spec = "_format_version: \"3.0\"\napis: [{ name: f, spec_file: f.json }]\n";
-        for doc in [plain, with_spec] {
-            let hashed = HashedDocument::new(doc.as_bytes());
-            assert_eq!(hashed.hash(), hash_bytes(&[doc.as_bytes()]));
-            let a = load_bytes_reusing(doc.as_bytes(), Some(dir.path()), None).expect(doc);
-            let b = load_hashed_reusing(&hashed, Some(dir.path()), None).expect(doc);
-            assert_eq!(a.hash, b.hash, "{doc}");
-        }
-        // A spec file read from disk is part of the hash: the document's
-        // own hash is not the snapshot's then.
-        let hashed = HashedDocument::new(with_spec.as_bytes());
-        let b = load_hashed_reusing(&hashed, Some(dir.path()), None).expect("valid");
-        assert_ne!(b.hash, hashed.hash());
-    }
-}

@@ -3,12 +3,12 @@
 //! list every problem, not just the first.
 
 use crate::digest::{hash_bytes, HashedDocument};
+pub use crate::load_typed::TypedDoc;
 use crate::model;
 use crate::raw::RawSnapshot;
 use crate::resolved::{ConfigError, ConfigErrors, Snapshot};
 use crate::section_key::SectionKey;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,7 @@ fn load(
     // without building a value tree first. Only when that fails is the
     // document walked entity by entity, to locate every error.
     let typed = if is_json {
-        typed_json(text, known)
+        crate::load_typed::typed_json(text, known)
     } else {
         serde_yaml::from_str::<TypedDoc>(text)
             .ok()
@@ -147,105 +147,6 @@ pub fn explain_kong(bytes: &[u8]) -> Result<crate::kong::KongReport, ConfigError
     let mut root: serde_yaml::Value =
         serde_yaml::from_str(text).map_err(|e| one(format!("not valid YAML or JSON: {e}")))?;
     Ok(crate::kong::normalize(&mut root).report)
-}
-
-/// The whole document in one typed pass (the fast path); public so that the
-/// parser comparison (`examples/yaml_parsers.rs`) deserializes exactly this.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TypedDoc<A = Vec<model::Application>> {
-    #[serde(rename = "_format_version")]
-    format_version: Option<serde_yaml::Value>,
-    #[serde(default)]
-    services: Vec<model::Service>,
-    #[serde(default)]
-    consumers: Vec<model::Consumer>,
-    #[serde(default)]
-    plugins: Vec<model::PluginEntry>,
-    #[serde(default)]
-    apis: Vec<model::Api>,
-    #[serde(default)]
-    auth_strategies: Vec<model::AuthStrategy>,
-    #[serde(default)]
-    api_packages: Vec<model::ApiPackage>,
-    #[serde(default)]
-    applications: A,
-    #[serde(default)]
-    upstreams: Vec<crate::upstreams::UpstreamEntry>,
-    #[serde(default)]
-    targets: Vec<crate::upstreams::TargetEntry>,
-    #[serde(default)]
-    certificates: Vec<model::Certificate>,
-    #[serde(default)]
-    ca_certificates: Vec<model::CaCertificate>,
-}
-
-fn indexed<T>(v: Vec<T>) -> Vec<(usize, T)> {
-    v.into_iter().enumerate().collect()
-}
-
-impl TypedDoc {
-    pub fn application_count(&self) -> usize {
-        self.applications.len()
-    }
-
-    /// `None` when `_format_version` is not one this loader reads here.
-    fn into_raw(mut self) -> Option<RawSnapshot> {
-        let applications = std::mem::take(&mut self.applications);
-        self.with_applications(applications, None, false)
-    }
-}
-
-impl<A> TypedDoc<A> {
-    fn with_applications(
-        self,
-        applications: Vec<model::Application>,
-        applications_key: Option<SectionKey>,
-        applications_unchanged: bool,
-    ) -> Option<RawSnapshot> {
-        if !format_ok(self.format_version.as_ref()) {
-            return None;
-        }
-        Some(RawSnapshot {
-            services: indexed(self.services),
-            consumers: indexed(self.consumers),
-            plugins: indexed(self.plugins),
-            apis: indexed(self.apis),
-            auth_strategies: indexed(self.auth_strategies),
-            api_packages: indexed(self.api_packages),
-            applications: indexed(applications),
-            applications_key,
-            applications_unchanged,
-            upstreams: indexed(self.upstreams),
-            targets: indexed(self.targets),
-            certificates: indexed(self.certificates),
-            ca_certificates: indexed(self.ca_certificates),
-            broken_names: HashSet::new(),
-        })
-    }
-}
-
-/// The JSON fast path. The applications section is first taken as text:
-/// it is keyed, and deserialized only when the key is not `known`.
-fn typed_json(text: &str, known: Option<&SectionKey>) -> Option<RawSnapshot> {
-    let doc = serde_json::from_str::<TypedDoc<Option<&RawValue>>>(text).ok()?;
-    let section = doc.applications.map_or("[]", RawValue::get);
-    let key = SectionKey::of(
-        section,
-        &doc.apis,
-        &doc.api_packages,
-        &doc.auth_strategies,
-        &doc.consumers,
-    );
-    if known == Some(&key) {
-        return doc.with_applications(Vec::new(), Some(key), true);
-    }
-    let applications = serde_json::from_str::<Vec<model::Application>>(section).ok()?;
-    doc.with_applications(applications, Some(key), false)
-}
-
-fn format_ok(v: Option<&serde_yaml::Value>) -> bool {
-    v.is_some_and(|v| v.as_str() == Some("3.0") || v.as_f64() == Some(3.0))
 }
 
 fn err(errors: &mut Vec<ConfigError>, path: impl Into<String>, message: impl Into<String>) {
@@ -407,4 +308,33 @@ fn list<T: DeserializeOwned, N: Node>(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"{"openapi":"3.0.0","info":{"title":"f","version":"1"},
+        "paths":{"/flights":{"get":{"operationId":"list","responses":{"200":{"description":"ok"}}}}}}"#;
+
+    #[test]
+    fn a_hashed_document_loads_to_the_hash_a_plain_load_gives() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("f.json"), SPEC).expect("spec");
+        let plain =
+            "_format_version: \"3.0\"\nservices: [{ name: s, url: \"http://127.0.0.1:9\" }]\n";
+        let with_spec = "_format_version: \"3.0\"\napis: [{ name: f, spec_file: f.json }]\n";
+        for doc in [plain, with_spec] {
+            let hashed = HashedDocument::new(doc.as_bytes());
+            assert_eq!(hashed.hash(), hash_bytes(&[doc.as_bytes()]));
+            let a = load_bytes_reusing(doc.as_bytes(), Some(dir.path()), None).expect(doc);
+            let b = load_hashed_reusing(&hashed, Some(dir.path()), None).expect(doc);
+            assert_eq!(a.hash, b.hash, "{doc}");
+        }
+        // A spec file read from disk is part of the hash: the document's
+        // own hash is not the snapshot's then.
+        let hashed = HashedDocument::new(with_spec.as_bytes());
+        let b = load_hashed_reusing(&hashed, Some(dir.path()), None).expect("valid");
+        assert_ne!(b.hash, hashed.hash());
+    }
 }
