@@ -110,51 +110,6 @@ pub fn tls_connector(ca: Option<&Path>) -> Result<Arc<native_tls::TlsConnector>,
     builder.build().map(Arc::new).map_err(TlsSetupError::Tls)
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct CacheMeta {
-    version: Option<u64>,
-    hash: String,
-    #[serde(default)]
-    epoch: Option<String>,
-}
-
-/// Writes an applied snapshot to the cache; failures are logged, never fatal.
-fn cache(dir: &Path, bytes: &[u8], version: Option<u64>, hash: &str, epoch: Option<&str>) {
-    let result = std::fs::create_dir_all(dir)
-        .and_then(|_| tollgate_config::persist::write_atomic(dir, "snapshot", bytes))
-        .and_then(|_| {
-            let meta = serde_json::to_vec(&CacheMeta {
-                version,
-                hash: hash.to_string(),
-                epoch: epoch.map(str::to_string),
-            })
-            .unwrap_or_default();
-            tollgate_config::persist::write_atomic(dir, "snapshot.meta.json", &meta)
-        });
-    if let Err(e) = result {
-        tracing::warn!(dir = %dir.display(), "cannot write the snapshot cache (still serving): {e}");
-    }
-}
-
-/// Applies the cached snapshot, if any. Returns the control-plane epoch it
-/// came from when one was applied (`Some(None)` for a cache without one).
-pub fn boot_from_cache(gw: &Gateway, dir: &Path) -> Option<Option<String>> {
-    let bytes = std::fs::read(dir.join("snapshot")).ok()?;
-    let meta = std::fs::read(dir.join("snapshot.meta.json")).ok()?;
-    let meta = serde_json::from_slice::<CacheMeta>(&meta).ok();
-    let version = meta.as_ref().and_then(|m| m.version);
-    match gw.apply_from("cache", &bytes, None, version) {
-        Ok(a) => {
-            tracing::info!(hash = %a.hash, version = ?version, "serving the cached snapshot");
-            Some(meta.and_then(|m| m.epoch))
-        }
-        Err(e) => {
-            tracing::warn!("cached snapshot is unusable, ignoring it: {e}");
-            None
-        }
-    }
-}
-
 /// Exponential backoff from 100 ms to 30 s with ±50 % jitter.
 fn backoff(attempt: u32) -> Duration {
     let base = 100u64.saturating_mul(1 << attempt.min(9)).min(30_000);
@@ -329,7 +284,13 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                     }
                     let applied = gw.apply_hashed_from("control_plane", &doc, None, Some(version));
                     if let (Ok(a), Some(dir)) = (&applied, &opts.cache_dir) {
-                        cache(dir, &bytes, Some(version), &a.hash, from.as_deref());
+                        crate::feed_cache::write(
+                            dir,
+                            &bytes,
+                            Some(version),
+                            &a.hash,
+                            from.as_deref(),
+                        );
                     }
                     Ok(Some((version, from, Some(applied))))
                 })

@@ -14,6 +14,7 @@ pub mod dns;
 pub mod drain;
 pub mod explain;
 pub mod feed;
+pub mod feed_cache;
 pub mod head_guard;
 pub mod headers;
 pub mod health;

@@ -176,7 +176,7 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
         let cached = opts
             .cache_dir
             .as_deref()
-            .and_then(|dir| crate::feed::boot_from_cache(&gw, dir));
+            .and_then(|dir| crate::feed_cache::boot_from_cache(&gw, dir));
         match cached {
             Some(epoch) => cached_epoch = epoch,
             None => tracing::info!(
