@@ -10,6 +10,7 @@ pub mod basic_auth;
 mod digest;
 pub mod feed;
 mod hints;
+mod host_port;
 pub mod inline;
 pub mod kong;
 pub mod limits;

@@ -1,6 +1,7 @@
 //! A service's `url` (`scheme://host[:port][/base]`) parsed into where its
 //! requests go.
 
+use crate::host_port::{split, Colons};
 use crate::resolved::Upstream;
 
 /// Parses `scheme://host[:port][/base]` for a service.
@@ -23,29 +24,9 @@ pub(crate) fn parse_upstream(url: &str) -> Result<Upstream, String> {
     if authority.contains('@') {
         return Err(format!("url {url:?} must not carry credentials"));
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("url {url:?} has an unclosed IPv6 bracket"))?;
-        (h.to_string(), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("url {url:?} has no host"));
-    }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| format!("url {url:?} has an invalid port {p:?}"))?,
-        None if tls => 443,
-        None => 80,
-    };
+    let (host, port) =
+        split(authority, Colons::LastIsPort).map_err(|p| p.about(&format!("url {url:?}")))?;
+    let port = port.unwrap_or(if tls { 443 } else { 80 });
     let base_path = path.trim_end_matches('/').to_string();
     Ok(Upstream {
         tls,
@@ -88,6 +69,7 @@ mod tests {
             "http://h:99999",
             "http://u@h",
             "http://h/x?y",
+            "http://[::1]x:80",
         ] {
             assert!(parse_upstream(bad).is_err(), "{bad}");
         }

@@ -6,6 +6,7 @@
 //! being resolved through DNS. Targets are written nested under their
 //! upstream or at the top level with an `upstream:` reference.
 
+use crate::host_port::{split, Colons};
 use serde::Deserialize;
 
 /// Kong's default target port when a target gives none.
@@ -357,44 +358,14 @@ pub struct TargetSpec {
 
 /// Splits `host[:port]` / `[v6][:port]`; the port defaults to Kong's 8000.
 pub fn parse_target(s: &str) -> Result<(String, u16), String> {
-    let bad_port = |p: &str| format!("target {s:?} has an invalid port {p:?}");
-    let (host, port) = if let Some(v6) = s.strip_prefix('[') {
-        let (h, after) = v6
-            .split_once(']')
-            .ok_or_else(|| format!("target {s:?} has an unclosed IPv6 bracket"))?;
-        match after {
-            "" => (h.to_string(), None),
-            _ => match after.strip_prefix(':') {
-                Some(p) => (h.to_string(), Some(p)),
-                None => return Err(format!("target {s:?} is not host:port")),
-            },
-        }
-    } else if s.matches(':').count() > 1 {
-        // A bare IPv6 address: no port.
-        (s.to_string(), None)
-    } else {
-        match s.split_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (s.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("target {s:?} has no host"));
-    }
+    let (host, port) = split(s, Colons::BareV6).map_err(|p| p.about(&format!("target {s:?}")))?;
     if host
         .bytes()
         .any(|b| b <= b' ' || b >= 0x7f || b"/?#@".contains(&b))
     {
         return Err(format!("target {s:?} is not a host name or address"));
     }
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| bad_port(p))?,
-        None => DEFAULT_TARGET_PORT,
-    };
+    let port = port.unwrap_or(DEFAULT_TARGET_PORT);
     Ok((host, port))
 }
 

@@ -39,7 +39,7 @@ impl FileWatcher {
             if gw.current().snap.hash == doc.hash() {
                 return Ok(None);
             }
-            gw.apply_hashed_from("file", &doc, path.parent(), None)
+            gw.apply_from("file", &doc, path.parent(), None)
                 .map(Some)
                 .map_err(|errs| {
                     errs.0

@@ -282,7 +282,7 @@ fn run(gw: Arc<Gateway>, opts: FeedOptions, status: Arc<FeedStatus>) {
                     if again {
                         return Ok(Some((version, from, None)));
                     }
-                    let applied = gw.apply_hashed_from("control_plane", &doc, None, Some(version));
+                    let applied = gw.apply_from("control_plane", &doc, None, Some(version));
                     if let (Ok(a), Some(dir)) = (&applied, &opts.cache_dir) {
                         crate::feed_cache::write(
                             dir,

@@ -33,11 +33,30 @@ pub struct Loaded {
     pub upstream_ca: Vec<crate::tls::UpstreamCa>,
 }
 
-/// A document to apply, hashed already or not.
+/// A document to apply: bytes, or bytes already hashed (a feed's transfer
+/// check, a file watcher's change check), which are not hashed again.
 #[derive(Clone, Copy)]
-enum Doc<'a> {
+pub enum Doc<'a> {
     Bytes(&'a [u8]),
     Hashed(&'a HashedDocument<'a>),
+}
+
+impl<'a> From<&'a [u8]> for Doc<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Doc::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Doc<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Doc::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a HashedDocument<'a>> for Doc<'a> {
+    fn from(doc: &'a HashedDocument<'a>) -> Self {
+        Doc::Hashed(doc)
+    }
 }
 
 /// What a successful apply reports.
@@ -264,32 +283,15 @@ impl Gateway {
 
     /// [`Gateway::apply_bytes`], recording the attempt and where the snapshot
     /// came from (`file`, `admin`, `control_plane`, `cache`) for `/status`.
-    pub fn apply_from(
+    pub fn apply_from<'a>(
         &self,
         source: &'static str,
-        bytes: &[u8],
+        doc: impl Into<Doc<'a>>,
         base_dir: Option<&Path>,
         version: Option<u64>,
     ) -> Result<Applied, ConfigErrors> {
-        self.record(
-            source,
-            self.apply_inner(Doc::Bytes(bytes), base_dir, version),
-        )
-    }
-
-    /// [`Gateway::apply_from`] for a document already hashed (a feed's
-    /// transfer check, a file watcher's change check): not hashed again.
-    pub fn apply_hashed_from(
-        &self,
-        source: &'static str,
-        doc: &HashedDocument,
-        base_dir: Option<&Path>,
-        version: Option<u64>,
-    ) -> Result<Applied, ConfigErrors> {
-        self.record(
-            source,
-            self.apply_inner(Doc::Hashed(doc), base_dir, version),
-        )
+        let result = self.apply_inner(doc.into(), base_dir, version);
+        self.record(source, result)
     }
 
     fn record(
