@@ -69,10 +69,12 @@ pub(crate) fn split(s: &str, colons: Colons) -> Result<(String, Option<u16>), Pr
 mod tests {
     use super::*;
 
+    type Want = Result<(&'static str, Option<u16>), Problem>;
+
     #[test]
     fn splits_hosts_and_ports() {
         use Colons::*;
-        let cases: &[(&str, Colons, Result<(&str, Option<u16>), Problem>)] = &[
+        let cases: &[(&str, Colons, Want)] = &[
             ("h:80", LastIsPort, Ok(("h", Some(80)))),
             ("h", LastIsPort, Ok(("h", None))),
             ("[::1]:81", LastIsPort, Ok(("::1", Some(81)))),
