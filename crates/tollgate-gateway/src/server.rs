@@ -331,5 +331,28 @@ pub fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     let tls = opts.tls.as_ref().map(|t| t.addr.as_str()).unwrap_or("off");
     tracing::info!(proxy = %opts.listen, tls = %tls, admin = %opts.admin_listen, "tollgate running");
+    exit_when_a_listener_fails();
     server.run_forever()
+}
+
+/// Pingora binds each service's listeners in that service's own thread and
+/// panics there when it cannot (a port taken between `probe` and the bind, or
+/// held by something other than the gateway `--upgrade` takes over from).
+/// The other services would run on: an admin API answering `/health` in
+/// front of a proxy that serves nothing. The process exits instead.
+fn exit_when_a_listener_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Failed to build listeners") {
+            tracing::error!("a listener could not be bound; exiting");
+            std::process::exit(2);
+        }
+    }));
 }
